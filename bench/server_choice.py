@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Compare ASGI servers (granian, uvicorn, hypercorn) for jmapd.
+
+For each server, one at a time, start a single-worker subprocess on a free
+loopback port serving bench/bare_app.py (raw ASGI ``app`` and Starlette
+``starlette_app``), drive ``POST /api`` with bench/loadgen.py at concurrency
+1 and 32, and print a markdown table.
+
+    python bench/server_choice.py                 # full run (~2.5 min)
+    python bench/server_choice.py --repeat 3      # median of 3 runs per cell
+    python bench/server_choice.py --check-tls     # also verify TLS + HTTP/2 + 2 workers
+    python bench/server_choice.py --servers granian --apps raw -d 2 -w 0.5
+
+The load generator runs in this process, on uvloop if importable (it only
+makes the client cheaper, so that more of the 2 cores go to the server).
+Optional variant ``uvicorn-zttp`` (uvicorn's HTTP/2-capable ``--http zttp``
+protocol) runs only if the ``zttp`` package is importable; set
+ZTTP_PATH=/some/dir to add a directory holding it (e.g. a
+``pip install --target`` dir) to the server's PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as _dt
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import loadgen  # noqa: E402
+
+PY = sys.executable
+BODY = b'{"using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{"hello":true},"c1"]]}'
+APPS = {"raw": "bare_app:app", "starlette": "bare_app:starlette_app"}
+
+
+def _zttp_env() -> dict[str, str] | None:
+    """Env for a server that needs zttp, or None if zttp is not importable."""
+    extra = os.environ.get("ZTTP_PATH", "")
+    env = dict(os.environ)
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH", "")) if p)
+    r = subprocess.run([PY, "-c", "import zttp"], env=env, capture_output=True)
+    return env if r.returncode == 0 else None
+
+
+# name -> function(port, target, workers, tls: (cert, key) | None) -> argv
+def _granian(port, target, workers=1, tls=None):
+    argv = [
+        PY,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]  # loop: default 'auto' (rloop>uvloop>asyncio)
+    if tls:
+        argv += ["--http", "auto", "--ssl-certificate", tls[0], "--ssl-keyfile", tls[1]]
+    return [*argv, target]
+
+
+def _uvicorn(port, target, workers=1, tls=None):
+    argv = [
+        PY,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if tls:
+        argv += ["--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]]
+    return argv
+
+
+def _uvicorn_zttp(port, target, workers=1, tls=None):
+    argv = [
+        PY,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "zttp",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if tls:
+        argv += ["--http2", "--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]]
+    return argv
+
+
+def _hypercorn(port, target, workers=1, tls=None):
+    argv = [
+        PY,
+        "-m",
+        "hypercorn",
+        target,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "uvloop",
+        "--log-level",
+        "warning",
+    ]
+    if tls:
+        argv += ["--certfile", tls[0], "--keyfile", tls[1]]
+    return argv
+
+
+def _granian_api(port, target, workers=1, tls=None):
+    """granian started through its Python API (``from granian import Granian``)."""
+    kw = [
+        "address='127.0.0.1'",
+        f"port={port}",
+        "interface=Interfaces.ASGI",
+        f"workers={workers}",
+        "log_level=LogLevels.warning",
+    ]
+    if tls:
+        kw += ["http=HTTPModes.auto", f"ssl_cert=Path({tls[0]!r})", f"ssl_key=Path({tls[1]!r})"]
+    code = (
+        "from pathlib import Path\n"
+        "from granian import Granian\n"
+        "from granian.constants import Interfaces, HTTPModes\n"
+        "from granian.log import LogLevels\n"
+        f"Granian({target!r}, {', '.join(kw)}).serve()\n"
+    )
+    return [PY, "-c", code]
+
+
+SERVERS = {
+    "granian": _granian,
+    "uvicorn": _uvicorn,
+    "hypercorn": _hypercorn,
+    "uvicorn-zttp": _uvicorn_zttp,
+}
+DEFAULT_SERVERS = ["granian", "uvicorn", "hypercorn"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProc:
+    def __init__(self, name: str, argv: list[str], port: int, env=None, tls: bool = False):
+        self.name, self.argv, self.port, self.tls = name, argv, port, tls
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        # Own session so that the server's worker processes can be cleaned up as a group.
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=HERE,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-3000:]
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.output()}"
+                )
+            try:
+                if self.tls:
+                    ctx = ssl._create_unverified_context()
+                    conn = http.client.HTTPSConnection(
+                        "127.0.0.1", self.port, timeout=2, context=ctx
+                    )
+                else:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request(
+                    "POST", "/api", body=BODY, headers={"Content-Type": "application/json"}
+                )
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                if resp.status == 200 and b"methodResponses" in data:
+                    return
+                last = f"status {resp.status}"
+            except OSError as e:
+                last = repr(e)
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.output()}")
+
+    def children(self) -> list[int]:
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+        )
+        return [int(x) for x in out.stdout.split()]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(5)
+        # Kill any straggler in the session/process group we created (pgid == our child's pid).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.wait(5)
+        self.log.close()
+
+
+def _run_load(url: str, concurrency: int, duration: float, warmup: float) -> loadgen.Result:
+    coro = loadgen.run(
+        url,
+        method="POST",
+        body=BODY,
+        headers={"Content-Type": "application/json"},
+        concurrency=concurrency,
+        duration=duration,
+        warmup=warmup,
+    )
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def bench(servers, apps, concurrencies, duration, warmup, repeat) -> list[dict]:
+    rows = []
+    zenv = _zttp_env()
+    for name in servers:
+        env = None
+        if name == "uvicorn-zttp":
+            if zenv is None:
+                print(f"# skipping {name}: zttp not importable (set ZTTP_PATH)", file=sys.stderr)
+                continue
+            env = zenv
+        for app_name in apps:
+            port = free_port()
+            argv = SERVERS[name](port, APPS[app_name])
+            srv = ServerProc(name, argv, port, env=env)
+            try:
+                srv.wait_ready()
+                url = f"http://127.0.0.1:{port}/api"
+                for c in concurrencies:
+                    results = [_run_load(url, c, duration, warmup) for _ in range(repeat)]
+                    results.sort(key=lambda r: r.rps)
+                    med = results[len(results) // 2]
+                    row = {
+                        "server": name,
+                        "app": app_name,
+                        "concurrency": c,
+                        "rps": med.rps,
+                        "p50_ms": med.p50_ms,
+                        "p99_ms": med.p99_ms,
+                        "requests": med.requests,
+                        "errors": sum(r.errors for r in results),
+                        "rps_all": [round(r.rps, 1) for r in results],
+                        "argv": " ".join(a for a in argv[1:]),
+                    }
+                    rows.append(row)
+                    print(
+                        f"# {name:12s} {app_name:9s} c={c:<3d} rps={med.rps:9.1f} "
+                        f"p50={med.p50_ms:.3f} p99={med.p99_ms:.3f} errors={row['errors']} "
+                        f"runs={row['rps_all']}",
+                        file=sys.stderr,
+                    )
+            finally:
+                srv.stop()
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    out = [
+        "| server | app | concurrency | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['server']} | {r['app']} | {r['concurrency']} | {r['rps']:.0f} | "
+            f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['errors']} |"
+        )
+    return "\n".join(out)
+
+
+# --- TLS / HTTP/2 / multi-worker check -------------------------------------------------
+
+
+def _make_cert(d: Path) -> tuple[str, str]:
+    cert, key = d / "cert.pem", d / "key.pem"
+    # OpenSSL 3 writes the key as PKCS#8 ("BEGIN PRIVATE KEY"), which granian requires.
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+def check_tls(servers: list[str], workers: int = 2) -> list[dict]:
+    import httpx  # only needed for this check (with h2 for HTTP/2)
+
+    rows = []
+    zenv = _zttp_env()
+    with tempfile.TemporaryDirectory(dir=HERE, prefix=".tls-") as d:
+        tls = _make_cert(Path(d))
+        for name in servers:
+            env = None
+            if name == "uvicorn-zttp":
+                if zenv is None:
+                    continue
+                env = zenv
+            port = free_port()
+            argv = SERVERS[name](port, APPS["raw"], workers=workers, tls=tls)
+            srv = ServerProc(name, argv, port, env=env, tls=True)
+            shown = " ".join(argv[1:]).replace(d, "$TLS_DIR").replace("\n", "; ")
+            row = {"server": name, "workers_flag": workers, "argv": shown}
+            try:
+                srv.wait_ready()
+                time.sleep(0.5)  # let all workers come up
+                row["child_processes"] = len(srv.children())
+                with httpx.Client(http2=True, verify=False) as client:
+                    r = client.post(f"https://127.0.0.1:{port}/api", content=BODY)
+                    row["negotiated"] = r.http_version
+                    row["status"] = r.status_code
+            except Exception as e:  # report, don't abort the other checks
+                row["error"] = f"{type(e).__name__}: {e}"[:500]
+            finally:
+                srv.stop()
+            print(
+                f"# tls {name:12s} {row.get('negotiated')} status={row.get('status')} "
+                f"children={row.get('child_processes')} {row.get('error', '')}",
+                file=sys.stderr,
+            )
+            rows.append(row)
+    return rows
+
+
+def machine_info() -> dict:
+    model = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("granian", "uvicorn", "hypercorn", "starlette", "uvloop", "httptools", "zttp"):
+        try:
+            from importlib.metadata import version
+
+            versions[pkg] = version(pkg)
+        except Exception:
+            versions[pkg] = None
+    if versions["zttp"] is None and _zttp_env() is not None:
+        versions["zttp"] = (
+            subprocess.run(
+                [PY, "-c", "from importlib.metadata import version; print(version('zttp'))"],
+                env=_zttp_env(),
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            or "importable"
+        )
+    return {
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--servers", nargs="+", default=DEFAULT_SERVERS, choices=[*SERVERS, "granian-api"]
+    )
+    p.add_argument("--apps", nargs="+", default=list(APPS), choices=list(APPS))
+    p.add_argument("-c", "--concurrency", nargs="+", type=int, default=[1, 32])
+    p.add_argument("-d", "--duration", type=float, default=5.0)
+    p.add_argument("-w", "--warmup", type=float, default=1.0)
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs per cell; the median (by req/s) is reported"
+    )
+    p.add_argument(
+        "--check-tls", action="store_true", help="also verify TLS, HTTP/2 (ALPN) and --workers 2"
+    )
+    p.add_argument("--tls-only", action="store_true", help="only the TLS/HTTP/2 check")
+    p.add_argument("--json", type=Path, help="write raw results + machine info as JSON here")
+    a = p.parse_args(argv)
+
+    SERVERS["granian-api"] = _granian_api
+    info = machine_info()
+    print(
+        f"# {info['date']}  {info['cpus']} CPUs  {info['cpu_model']}  Python {info['python']}",
+        file=sys.stderr,
+    )
+    print(f"# {info['versions']}", file=sys.stderr)
+    rows = (
+        []
+        if a.tls_only
+        else bench(a.servers, a.apps, a.concurrency, a.duration, a.warmup, a.repeat)
+    )
+    tls_rows = []
+    if a.check_tls or a.tls_only:
+        tls_rows = check_tls([*a.servers, "granian-api"] if "granian" in a.servers else a.servers)
+    if rows:
+        print(markdown_table(rows))
+    if tls_rows:
+        print()
+        print("| server (TLS, workers=2) | negotiated | child processes | command |")
+        print("|---|---|---:|---|")
+        for r in tls_rows:
+            neg = r.get("negotiated") or r.get("error", "?")
+            print(f"| {r['server']} | {neg} | {r.get('child_processes', '?')} | `{r['argv']}` |")
+    if a.json:
+        a.json.write_text(json.dumps({"machine": info, "results": rows, "tls": tls_rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

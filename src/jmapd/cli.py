@@ -1,0 +1,203 @@
+"""The `jmapd` command: serve, account, token, migrate, config-reference."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import config as configuration
+from .passwords import hash_password, new_token, token_hash
+from .store.sqlite import SQLiteStore
+
+DEMO_ACCOUNT = "demo@localhost"
+DEMO_FILE = "demo-credentials.txt"
+
+
+def add_config_flags(parser: argparse.ArgumentParser, serve: bool = False) -> None:
+    parser.add_argument("--config", help="TOML configuration file (or JMAPD_CONFIG)")
+    for option in configuration.SCHEMA:
+        if option.flag and (serve or option.name == "data"):
+            parser.add_argument(
+                option.cli, dest=option.name, type=option.type, default=None, help=option.help
+            )
+
+
+def load_config(args: argparse.Namespace) -> configuration.Config:
+    overrides = {o.name: getattr(args, o.name, None) for o in configuration.SCHEMA if o.flag}
+    return configuration.load(args.config, overrides)
+
+
+def open_store(config: configuration.Config) -> SQLiteStore:
+    return SQLiteStore(config.data_dir / "jmapd.sqlite3")
+
+
+def read_password(given: str | None, confirm: bool = True) -> str:
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Again: ") != password:
+        raise SystemExit("jmapd: the passwords differ")
+    return password
+
+
+def ensure_demo(store: SQLiteStore, data_dir: Path) -> None:
+    """On a first start with no accounts, make a demo account and print how to use it."""
+    creds = data_dir / DEMO_FILE
+    if not store.list_accounts():
+        password = secrets.token_urlsafe(12)
+        store.create_account(DEMO_ACCOUNT, hash_password(password))
+        creds.write_text(f"{DEMO_ACCOUNT}:{password}\n")
+        creds.chmod(0o600)
+    if creds.exists() and store.account_by_name(DEMO_ACCOUNT):
+        user = creds.read_text().strip()
+        print(f"jmapd: demo account {user.split(':', 1)[0]}  password {user.split(':', 1)[1]}")
+        print(f"jmapd: try  curl -u '{user}' http://HOST:PORT/jmap/session")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+
+    config = load_config(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(config)
+    ensure_demo(store, config.data_dir)
+    store.close()
+    host, _, port = str(config.listen).rpartition(":")
+    tls = bool(config.tls_cert and config.tls_key)
+    os.environ["JMAPD_RESOLVED_CONFIG"] = orjson.dumps(config.values).decode()
+    scheme = "https" if tls else "http"
+    print(f"jmapd: serving {scheme}://{host.strip('[]')}:{port}/ from {config.data_dir}", flush=True)
+    Granian(
+        "jmapd.http.asgi:app",
+        address=host.strip("[]") or "127.0.0.1",
+        port=int(port),
+        interface=Interfaces.ASGI,
+        workers=int(config.workers),
+        factory=True,
+        http=HTTPModes.auto,
+        ssl_cert=Path(config.tls_cert) if tls else None,
+        ssl_key=Path(config.tls_key) if tls else None,
+        log_level=str(config.log_level),
+    ).serve()
+    return 0
+
+
+def _account_or_exit(store: SQLiteStore, name: str) -> Any:
+    account = store.account_by_name(name)
+    if account is None:
+        raise SystemExit(f"jmapd: no account {name}")
+    return account
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    store = open_store(load_config(args))
+    if args.action == "add":
+        if store.account_by_name(args.address):
+            raise SystemExit(f"jmapd: account {args.address} exists")
+        account = store.create_account(args.address, hash_password(read_password(args.password)))
+        print(f"{account.id} {account.name}")
+    elif args.action == "list":
+        for account in store.list_accounts():
+            print(f"{account.id} {account.name}")
+    elif args.action == "remove":
+        store.remove_account(_account_or_exit(store, args.address).id)
+    elif args.action == "passwd":
+        account = _account_or_exit(store, args.address)
+        store.set_password(account.id, hash_password(read_password(args.password)))
+    elif args.action == "grant":
+        owner = _account_or_exit(store, args.address)
+        user = _account_or_exit(store, args.user)
+        store.grant(owner.id, user.id, args.read_only)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    store = open_store(load_config(args))
+    account = _account_or_exit(store, args.address)
+    if args.action == "create":
+        token = new_token()
+        store.create_token(token_hash(token), account.id, args.name, args.read_only)
+        print(token)
+        return 0
+    if not store.revoke_token(account.id, args.name):
+        raise SystemExit(f"jmapd: no token {args.name} for {args.address}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    store = open_store(load_config(args))
+    print(f"jmapd: schema version {store.migrate()}")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    sys.stdout.write(configuration.reference_markdown())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jmapd", description="A JMAP server.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    add_config_flags(serve, serve=True)
+    serve.set_defaults(run=cmd_serve)
+
+    account = sub.add_parser("account", help="manage accounts")
+    actions = account.add_subparsers(dest="action", required=True)
+    for action, help in [
+        ("add", "create an account"),
+        ("remove", "delete an account and all its data"),
+        ("passwd", "set an account's password"),
+        ("grant", "let USER use ADDRESS's account"),
+        ("list", "list accounts"),
+    ]:
+        a = actions.add_parser(action, help=help)
+        add_config_flags(a)
+        if action != "list":
+            a.add_argument("address")
+        if action in ("add", "passwd"):
+            a.add_argument("--password", help="the password (prompted for when absent)")
+        if action == "grant":
+            a.add_argument("user")
+            a.add_argument("--read-only", action="store_true")
+    account.set_defaults(run=cmd_account)
+
+    token = sub.add_parser("token", help="manage API bearer tokens")
+    actions = token.add_subparsers(dest="action", required=True)
+    for action in ("create", "revoke"):
+        t = actions.add_parser(action, help=f"{action} a token")
+        add_config_flags(t)
+        t.add_argument("address")
+        t.add_argument("--name", default="default", help="the token's name")
+        if action == "create":
+            t.add_argument("--read-only", action="store_true", help="allow no writes")
+    token.set_defaults(run=cmd_token)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    add_config_flags(migrate)
+    migrate.set_defaults(run=cmd_migrate)
+    ref = sub.add_parser("config-reference", help="print the configuration reference")
+    ref.set_defaults(run=cmd_config_reference)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except configuration.ConfigError as e:
+        raise SystemExit(f"jmapd: {e}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""One configuration schema: it drives the TOML file, the JMAPD_* environment, the CLI flags and
+the generated reference in docs/configuration.md. Precedence: defaults < file < environment < flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: type
+    default: Any
+    help: str
+    flag: bool = False  # also offered as a command-line flag (--name-with-dashes)
+
+    @property
+    def env(self) -> str:
+        return "JMAPD_" + self.name.upper()
+
+    @property
+    def cli(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SCHEMA: tuple[Option, ...] = (
+    Option("data", str, "./data", "Data directory: the SQLite database and the blob files.", True),
+    Option("listen", str, "127.0.0.1:8080", "HOST:PORT the HTTP server listens on.", True),
+    Option("workers", int, 1, "Number of server worker processes.", True),
+    Option("tls_cert", str, "", "PEM certificate file; with tls_key turns on TLS and HTTP/2.", True),
+    Option("tls_key", str, "", "PEM private key file for tls_cert.", True),
+    Option(
+        "public_url",
+        str,
+        "",
+        "Public base URL (e.g. https://mail.example.com) for the URLs in the session object; "
+        "empty means the request's scheme and Host.",
+    ),
+    Option("max_size_upload", int, 50_000_000, "Session limit maxSizeUpload, in octets."),
+    Option("max_concurrent_upload", int, 4, "Session limit maxConcurrentUpload, per user."),
+    Option("max_size_request", int, 10_000_000, "Session limit maxSizeRequest, in octets."),
+    Option("max_concurrent_requests", int, 8, "Session limit maxConcurrentRequests, per user."),
+    Option("max_calls_in_request", int, 32, "Session limit maxCallsInRequest."),
+    Option("max_objects_in_get", int, 500, "Session limit maxObjectsInGet."),
+    Option("max_objects_in_set", int, 500, "Session limit maxObjectsInSet."),
+    Option("max_changes", int, 5000, "Most changes one /changes or /queryChanges call returns."),
+    Option("upload_ttl", int, 86400, "Seconds an uploaded blob lives unless something uses it."),
+    Option("tombstone_ttl", int, 30 * 86400, "Seconds destroyed records are remembered for /changes."),
+    Option("auth_cache_ttl", int, 300, "Seconds a verified credential is remembered in memory."),
+    Option("log_level", str, "info", "Logging level: debug, info, warning or error.", True),
+    Option(
+        "extra_modules",
+        list,
+        [],
+        "Python modules imported at start-up that register extra data types or capabilities.",
+    ),
+)
+
+OPTIONS = {o.name: o for o in SCHEMA}
+
+
+@dataclass(frozen=True)
+class Config:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.values["data"])
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _coerce(option: Option, value: Any, origin: str) -> Any:
+    try:
+        if option.type is list:
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value
+            raise ValueError("expected a list of strings")
+        if option.type is int and isinstance(value, bool):
+            raise ValueError("expected an integer")
+        return option.type(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{origin}: {option.name}: {e}") from None
+
+
+def load(
+    file: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Resolve the configuration: defaults, then the TOML file, then JMAPD_* variables, then flags."""
+    environ = dict(os.environ) if environ is None else environ
+    values = {o.name: o.default for o in SCHEMA}
+    file = file or environ.get("JMAPD_CONFIG")
+    if file:
+        try:
+            data = tomllib.loads(Path(file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"{file}: {e}") from None
+        for key, value in data.items():
+            if key not in OPTIONS:
+                raise ConfigError(f"{file}: unknown option {key!r}")
+            values[key] = _coerce(OPTIONS[key], value, file)
+    for option in SCHEMA:
+        if option.env in environ:
+            values[option.name] = _coerce(option, environ[option.env], option.env)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(OPTIONS[key], value, OPTIONS[key].cli)
+    return Config(values)
+
+
+def reference_markdown() -> str:
+    """The configuration reference, generated from SCHEMA (docs/configuration.md)."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `src/jmapd/config.py` by `jmapd config-reference`; do not edit by hand.",
+        "",
+        "Every option can be set in the TOML file given with `--config` (or `JMAPD_CONFIG`), in",
+        "the environment as `JMAPD_<NAME>`, and, where a flag is shown, on the command line.",
+        "Later sources win: defaults < file < environment < flags.",
+        "",
+        "| option | environment | flag | type | default | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for o in SCHEMA:
+        flag = f"`{o.cli}`" if o.flag else ""
+        default = f"`{o.default!r}`" if o.default not in ("", []) else "(empty)"
+        lines.append(
+            f"| `{o.name}` | `{o.env}` | {flag} | {o.type.__name__} | {default} | {o.help} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The ASGI application: session, API, upload, download and event source routes."""

@@ -1,0 +1,243 @@
+"""The ASGI app: routes, request-level errors as problem JSON, CORS and compression."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import protocol as _protocol  # noqa: F401  (the package registers the core methods)
+from ..config import Config
+from ..protocol import core  # noqa: F401
+from ..protocol.errors import RequestError
+from ..protocol.registry import REGISTRY, Context, Registry, User
+from ..protocol.request import needs_store, parse_request, run
+from ..push.bus import Bus
+from ..push.eventsource import parse_params, stream
+from ..store.blobs import FileBlobStore
+from ..store.sqlite import SQLiteStore
+from .auth import Authenticator
+from .blobs import download, upload
+from .session import session_object, session_state
+
+log = logging.getLogger("jmapd.http")
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def problem(error: RequestError) -> Response:
+    return Response(
+        orjson.dumps(error.problem()),
+        status_code=error.status,
+        media_type="application/problem+json",
+        headers=error.headers,
+    )
+
+
+class Server:
+    """Everything a request needs, made once per worker process."""
+
+    def __init__(self, config: Config, registry: Registry = REGISTRY) -> None:
+        self.config = config
+        self.registry = registry
+        for module in config.extra_modules:
+            importlib.import_module(module)
+        self.store = SQLiteStore(config.data_dir / "jmapd.sqlite3")
+        self.blobs = FileBlobStore(config.data_dir / "blobs")
+        self.auth = Authenticator(self.store, config.auth_cache_ttl)
+        self.bus = Bus()
+        self._active: dict[tuple[str, str], int] = defaultdict(int)
+
+    @contextlib.contextmanager
+    def slot(self, user: User, kind: str, limit: int, name: str) -> Iterator[None]:
+        """Count a user's concurrent requests of one kind; over the limit is a limit error."""
+        key = (user.account_id, kind)
+        if self._active[key] >= limit:
+            raise RequestError(
+                "limit", 429, f"more than {limit} concurrent {kind} for this user", limit=name
+            )
+        self._active[key] += 1
+        try:
+            yield
+        finally:
+            self._active[key] -= 1
+
+    def load_access(self, user: User) -> User:
+        """The accounts the user may use, read fresh (grants change)."""
+        user.access = {a.account_id: a for a in self.store.access(user.account_id)}
+        return user
+
+    def context(self, user: User, using: frozenset[str]) -> Context:
+        return Context(self.config, self.store, self.blobs, user, using, self.registry)
+
+    async def authenticate(self, conn: HTTPConnection) -> User:
+        user = await self.auth(conn)
+        if not user.access:
+            await anyio.to_thread.run_sync(self.load_access, user)
+        return user
+
+
+async def read_body(request: Request, limit: int, name: str, status: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestError("limit", status, f"the body is larger than {limit} octets", limit=name)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                "limit", status, f"the body is larger than {limit} octets", limit=name
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def routes(server: Server) -> list[Route]:
+    config = server.config
+
+    async def well_known(request: Request) -> Response:
+        return RedirectResponse(str(request.url_for("session")), status_code=307)
+
+    async def session(request: Request) -> Response:
+        user = await server.authenticate(request)
+        await anyio.to_thread.run_sync(server.load_access, user)
+        return JSONResponse(session_object(server, user, request))
+
+    async def api(request: Request) -> Response:
+        user = await server.authenticate(request)
+        body = await read_body(request, config.max_size_request, "maxSizeRequest", 400)
+        parsed = parse_request(
+            body, request.headers.get("content-type", ""), server.registry,
+            config.max_calls_in_request,
+        )
+        with server.slot(user, "requests", config.max_concurrent_requests,
+                         "maxConcurrentRequests"):
+            if needs_store(parsed, server.registry):
+                ctx = server.context(user, parsed.using)
+
+                def process() -> dict[str, Any]:
+                    server.load_access(user)
+                    return run(ctx, parsed)
+
+                result = await anyio.to_thread.run_sync(process)
+                if ctx.changed:
+                    server.bus.publish(ctx.changed)
+            else:
+                result = run(server.context(user, parsed.using), parsed)
+        result["sessionState"] = session_state(server, user)
+        return JSONResponse(result)
+
+    async def upload_route(request: Request) -> Response:
+        user = await server.authenticate(request)
+        with server.slot(user, "uploads", config.max_concurrent_upload, "maxConcurrentUpload"):
+            data = await read_body(request, config.max_size_upload, "maxSizeUpload", 413)
+            return JSONResponse(await upload(server, user, request, data), status_code=201)
+
+    async def download_route(request: Request) -> Response:
+        user = await server.authenticate(request)
+        return await download(server, user, request)
+
+    async def eventsource(request: Request) -> Response:
+        user = await server.authenticate(request)
+        wanted, close_after, ping = parse_params(request.query_params)
+        return StreamingResponse(
+            stream(server.bus, list(user.access), wanted, close_after, ping),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return [
+        Route("/.well-known/jmap", well_known, methods=["GET"]),
+        Route("/jmap/session", session, methods=["GET"], name="session"),
+        Route("/jmap/api", api, methods=["POST"]),
+        Route("/jmap/upload/{accountId}/", upload_route, methods=["POST"]),
+        Route("/jmap/download/{accountId}/{blobId}/{name}", download_route, methods=["GET"]),
+        Route("/jmap/eventsource/", eventsource, methods=["GET"]),
+    ]
+
+
+async def request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return problem(exc)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem(RequestError("serverFail", 500, "internal server error"))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or "error"
+    return problem(RequestError("about:blank", status, str(detail)))
+
+
+async def housekeeping(server: Server, every: float = 600) -> None:
+    """Expire unused uploads and old tombstones, forever."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = time.time()
+            unused = await anyio.to_thread.run_sync(server.store.expire_blobs, now)
+            for blob_id in unused:
+                server.blobs.remove_unused(blob_id, min_age=3600)
+            await anyio.to_thread.run_sync(
+                server.store.purge_tombstones, now - server.config.tombstone_ttl
+            )
+        except Exception:
+            log.exception("housekeeping failed")
+
+
+def create_app(config: Config) -> Starlette:
+    from starlette.exceptions import HTTPException
+
+    server = Server(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(housekeeping(server))
+        yield
+        task.cancel()
+
+    app = Starlette(
+        routes=routes(server),
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+                expose_headers=["Content-Disposition", "Content-Length", "Content-Range"],
+                max_age=86400,
+            ),
+            Middleware(GZipMiddleware, minimum_size=1024),
+        ],
+        exception_handlers={
+            RequestError: request_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    return app

@@ -1,0 +1,79 @@
+"""Upload and download of binary data (RFC 8620 §6.1, §6.2)."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from ..protocol.errors import MethodError, RequestError
+from ..protocol.registry import User
+
+if TYPE_CHECKING:
+    from .app import Server
+
+MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=(\"[^\"\r\n]*\"|[\w.+-]+))*$")
+
+
+def _account(server: Server, user: User, account_id: str, writes: bool) -> None:
+    try:
+        server.context(user, frozenset()).account(account_id, writes=writes)
+    except MethodError as e:
+        status = 404 if e.type == "accountNotFound" else 403
+        raise RequestError("about:blank", status, e.description or e.type) from None
+
+
+async def upload(server: Server, user: User, request: Request, data: bytes) -> dict[str, Any]:
+    account_id = request.path_params["accountId"]
+    _account(server, user, account_id, writes=True)
+    media_type = request.headers.get("content-type", "application/octet-stream")
+    if not MEDIA_TYPE.match(media_type):
+        media_type = "application/octet-stream"
+
+    def store() -> str:
+        blob_id = server.blobs.put(data)
+        with server.store.write(account_id) as txn:
+            txn.add_blob(blob_id, len(data), time.time() + server.config.upload_ttl)
+        return blob_id
+
+    blob_id = await anyio.to_thread.run_sync(store)
+    return {"accountId": account_id, "blobId": blob_id, "type": media_type, "size": len(data)}
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII fallback plus the exact name in RFC 8187 encoding."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    encoded = urllib.parse.quote(name, safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+async def download(server: Server, user: User, request: Request) -> Response:
+    account_id, blob_id = request.path_params["accountId"], request.path_params["blobId"]
+    _account(server, user, account_id, writes=False)
+
+    def find() -> str | None:
+        with server.store.read(account_id) as txn:
+            if txn.blob_size(blob_id) is None:
+                return None
+        return server.blobs.path(blob_id)
+
+    path = await anyio.to_thread.run_sync(find)
+    if path is None:
+        raise RequestError("about:blank", 404, f"no blob {blob_id} in this account")
+    media_type = request.query_params.get("type") or "application/octet-stream"
+    if not MEDIA_TYPE.match(media_type):
+        raise RequestError("about:blank", 400, f"type {media_type!r} is not a media type")
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": content_disposition(request.path_params["name"]),
+            "Cache-Control": "private, immutable, max-age=31536000",
+            "ETag": f'"{blob_id}"',
+        },
+    )

@@ -1,0 +1,1 @@
+"""The RFC 8620 machinery: request shapes, errors, references, registry and the generic engine."""

@@ -1,0 +1,44 @@
+"""Method arguments: checked against a declaration, unknown ones rejected (invalidArguments)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import MethodError, invalid_arguments
+from ..values import Kind
+
+MISSING: Any = object()
+
+ArgSpec = dict[str, tuple[Kind, Any]]  # name → (kind, default); default MISSING = required
+
+
+def parse_args(
+    args: dict[str, Any], spec: ArgSpec, resolve: Any = None
+) -> dict[str, Any]:
+    unknown = sorted(set(args) - set(spec))
+    if unknown:
+        raise invalid_arguments(f"unknown argument(s): {', '.join(unknown)}")
+    out: dict[str, Any] = {}
+    for name, (kind, default) in spec.items():
+        if name not in args:
+            if default is MISSING:
+                raise invalid_arguments(f"missing required argument {name!r}")
+            out[name] = default
+            continue
+        try:
+            out[name] = kind.check(args[name], resolve)
+        except ValueError as e:
+            raise invalid_arguments(f"{name} {e}") from None
+    return out
+
+
+def parse_state(value: str) -> int:
+    """State strings are modseqs in decimal; anything else cannot be calculated from."""
+    if not value.isdigit() or len(value) > 18:
+        raise MethodError("cannotCalculateChanges", f"unknown state {value!r}")
+    return int(value)
+
+
+def request_too_large(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise MethodError("requestTooLarge", f"{count} {what}; the limit is {limit}")

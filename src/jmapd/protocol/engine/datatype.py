@@ -1,0 +1,105 @@
+"""A data type is a declaration: its properties, filters, sorts and the hooks where it differs
+from the generic engine."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..registry import REGISTRY, Context, Registry
+from ..values import Kind
+
+if TYPE_CHECKING:
+    from ...store.base import Transaction
+
+REQUIRED: Any = object()
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    kind: Kind
+    default: Any = REQUIRED  # REQUIRED: must be given on create (unless server-set)
+    server_set: bool = False
+    immutable: bool = False
+
+    def default_value(self) -> Any:
+        return None if self.default is REQUIRED else copy.deepcopy(self.default)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A FilterCondition property: the kind of its value and a predicate over one record."""
+
+    kind: Kind
+    test: Callable[[Record, Any], bool]
+
+
+class Hooks:
+    """Where a type differs from the generic engine. Every default is the plain behaviour.
+
+    Hooks that raise SetError reject one record; they must not write before they raise.
+    """
+
+    def present(self, ctx: Context, txn: Transaction, records: dict[str, Record]) -> None:
+        """Fill computed properties into records read for /get (in place)."""
+
+    def create(self, ctx: Context, txn: Transaction, record: Record) -> None:
+        """Check and complete a record about to be created (in place; may set server-set
+        properties and `id`)."""
+
+    def update(self, ctx: Context, txn: Transaction, old: Record, new: Record) -> None:
+        """Check and complete a record about to be updated (in place)."""
+
+    def destroy(self, ctx: Context, txn: Transaction, record: Record) -> None:
+        """Check a record about to be destroyed, and release what it holds."""
+
+
+@dataclass
+class DataType:
+    name: str
+    capability: str
+    properties: tuple[Property, ...]
+    filters: dict[str, Filter] = field(default_factory=dict)
+    sorts: dict[str, Callable[[Record], Any]] = field(default_factory=dict)
+    methods: tuple[str, ...] = ("get", "changes", "set", "query", "queryChanges", "copy")
+    hooks: Hooks = field(default_factory=Hooks)
+
+    def __post_init__(self) -> None:
+        self.by_name = {p.name: p for p in self.properties}
+        if "id" not in self.by_name:
+            from ..values import ID_KIND
+
+            self.by_name["id"] = Property("id", ID_KIND, server_set=True, immutable=True)
+
+
+def register_type(datatype: DataType, registry: Registry = REGISTRY) -> DataType:
+    """Register Foo/get, Foo/changes, … for a type, each bound to the generic handler."""
+    from . import changes, copy, get, query, set
+
+    handlers = {
+        "get": (get.get, False),
+        "changes": (changes.changes, False),
+        "set": (set.set_, True),
+        "query": (query.query, False),
+        "queryChanges": (query.query_changes, False),
+        "copy": (copy.copy_, True),
+    }
+    registry.types[datatype.name] = datatype
+    for suffix in datatype.methods:
+        handler, writes = handlers[suffix]
+        registry.method(f"{datatype.name}/{suffix}", datatype.capability, writes=writes)(
+            _bind(handler, datatype)
+        )
+    return datatype
+
+
+def _bind(handler: Callable[..., Any], datatype: DataType) -> Callable[..., Any]:
+    def bound(ctx: Context, args: dict[str, Any]) -> Any:
+        return handler(ctx, datatype, args)
+
+    bound.__name__ = f"{datatype.name}_{handler.__name__}"
+    return bound

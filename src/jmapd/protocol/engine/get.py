@@ -1,0 +1,52 @@
+"""Foo/get (RFC 8620 §5.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import invalid_arguments
+from ..registry import Context
+from ..values import ID_KIND, STRING, ListOf, Nullable
+from .args import MISSING, parse_args, request_too_large
+from .datatype import DataType
+
+GET_ARGS = {
+    "accountId": (ID_KIND, MISSING),
+    "ids": (Nullable(ListOf(ID_KIND)), None),
+    "properties": (Nullable(ListOf(STRING)), None),
+}
+
+
+def get(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
+    a = parse_args(args, GET_ARGS, ctx.resolve_creation_id)
+    properties = a["properties"]
+    if properties is not None:
+        unknown = [p for p in properties if p not in dt.by_name]
+        if unknown:
+            raise invalid_arguments(f"unknown properties: {', '.join(unknown)}")
+        properties = ["id", *(p for p in dict.fromkeys(properties) if p != "id")]
+    else:
+        properties = list(dt.by_name)
+    ids = a["ids"]
+    if ids is not None:
+        ids = list(dict.fromkeys(ids))
+        request_too_large(len(ids), ctx.config.max_objects_in_get, "ids")
+    with ctx.read(a["accountId"]) as txn:
+        state = txn.state(dt.name)
+        records = txn.get(dt.name, ids)
+        if ids is None:
+            request_too_large(len(records), ctx.config.max_objects_in_get, "records")
+        for id, record in records.items():
+            record["id"] = id
+        dt.hooks.present(ctx, txn, records)
+    order = ids if ids is not None else sorted(records)
+    return {
+        "accountId": a["accountId"],
+        "state": str(state),
+        "list": [
+            {p: records[id].get(p, dt.by_name[p].default_value()) for p in properties}
+            for id in order
+            if id in records
+        ],
+        "notFound": [id for id in ids if id not in records] if ids is not None else [],
+    }

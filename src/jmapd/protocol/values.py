@@ -1,0 +1,149 @@
+"""Value kinds of RFC 8620 §1.2-1.4 and their checkers.
+
+A kind checks one JSON value and returns it (with `#creationId` references resolved for Ids),
+or raises ValueError with a message a developer can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+UTC_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+MAX_SAFE = 2**53 - 1
+
+Resolver = Callable[[str], str | None]
+
+
+class Kind:
+    name = "value"
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        raise NotImplementedError
+
+
+class _Simple(Kind):
+    def __init__(self, name: str, test: Callable[[Any], bool]) -> None:
+        self.name = name
+        self.test = test
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if not self.test(value):
+            raise ValueError(f"must be {self.name}")
+        return value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -MAX_SAFE <= v <= MAX_SAFE
+
+
+def _is_date(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+    def test(v: Any) -> bool:
+        if not isinstance(v, str) or not pattern.match(v):
+            return False
+        try:
+            datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return True
+
+    return test
+
+
+STRING = _Simple("a String", lambda v: isinstance(v, str))
+BOOLEAN = _Simple("a Boolean", lambda v: isinstance(v, bool))
+INT = _Simple("an Int", _is_int)
+UNSIGNED_INT = _Simple("an UnsignedInt", lambda v: _is_int(v) and v >= 0)
+POSITIVE_INT = _Simple("a positive Int", lambda v: _is_int(v) and v > 0)
+NUMBER = _Simple("a Number", lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+UTC_DATE_KIND = _Simple("a UTCDate (YYYY-MM-DDTHH:MM:SSZ)", _is_date(UTC_DATE))
+DATE_KIND = _Simple("a Date (RFC 3339)", _is_date(DATE))
+OBJECT = _Simple("an object", lambda v: isinstance(v, dict))
+ANY = _Simple("any value", lambda v: True)
+
+
+class IdKind(Kind):
+    """An Id (§1.2); with `#creationId` replaced by the id created earlier in the request."""
+
+    name = "an Id"
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if isinstance(value, str) and value.startswith("#") and resolve is not None:
+            real = resolve(value[1:])
+            if real is None:
+                raise ValueError(f"refers to unknown creation id {value!r}")
+            return real
+        if not isinstance(value, str) or not ID.match(value):
+            raise ValueError("must be an Id (1-255 of A-Z a-z 0-9 _ -)")
+        return value
+
+
+ID_KIND = IdKind()
+
+
+class Nullable(Kind):
+    def __init__(self, inner: Kind) -> None:
+        self.inner = inner
+        self.name = f"null or {inner.name}"
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        return None if value is None else self.inner.check(value, resolve)
+
+
+class ListOf(Kind):
+    def __init__(self, inner: Kind) -> None:
+        self.inner = inner
+        self.name = f"a list of {inner.name}"
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if not isinstance(value, list):
+            raise ValueError(f"must be {self.name}")
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(self.inner.check(item, resolve))
+            except ValueError as e:
+                raise ValueError(f"item {i} {e}") from None
+        return out
+
+
+class MapOf(Kind):
+    """A JSON object with keys and values of given kinds (e.g. Id[Boolean])."""
+
+    def __init__(self, key: Kind, value: Kind) -> None:
+        self.key = key
+        self.value = value
+        self.name = f"a map of {key.name} to {value.name}"
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"must be {self.name}")
+        out = {}
+        for k, v in value.items():
+            try:
+                out[self.key.check(k, resolve)] = self.value.check(v, resolve)
+            except ValueError as e:
+                raise ValueError(f"entry {k!r} {e}") from None
+        return out
+
+
+class OneOf(Kind):
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.name = "one of " + ", ".join(repr(c) for c in choices)
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if value not in self.choices:
+            raise ValueError(f"must be {self.name}")
+        return value
+
+
+def string_of_length(low: int, high: int) -> Kind:
+    return _Simple(
+        f"a String of {low} to {high} characters",
+        lambda v: isinstance(v, str) and low <= len(v) <= high,
+    )

@@ -1,0 +1,1 @@
+"""Push: the state-change bus and the EventSource endpoint (RFC 8620 §7)."""

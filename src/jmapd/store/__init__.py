@@ -1,0 +1,1 @@
+"""Storage: the narrow interfaces (base.py) and their backends."""

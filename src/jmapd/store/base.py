@@ -1,0 +1,133 @@
+"""The storage interfaces, split by role. Every backend passes the same test suite.
+
+Nothing here knows JMAP method names: a record is (type name, id, JSON object) with modseqs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record's last change: its modseq, the modseq it was created at, whether destroyed."""
+
+    id: str
+    modseq: int
+    created_modseq: int
+    destroyed: bool
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one user may do in one account: owners have it implicitly, others by a grant."""
+
+    account_id: str
+    name: str
+    is_personal: bool
+    is_read_only: bool
+
+
+@dataclass(frozen=True)
+class Token:
+    account_id: str
+    name: str
+    read_only: bool
+
+
+class Transaction(Protocol):
+    """One account's records inside one database transaction.
+
+    Reads see one consistent snapshot. The first write allocates the transaction's modseq: the
+    account's counter plus one, taken atomically so concurrent writers (threads, processes or
+    nodes) are serialised per account. Nothing is visible to others until commit.
+    """
+
+    account_id: str
+
+    def state(self, type: str) -> int:
+        """The type's state: the modseq of its newest change in this account (0 if none)."""
+
+    def floor(self, type: str) -> int:
+        """The oldest state /changes can still answer from (tombstones before it are gone)."""
+
+    def get(self, type: str, ids: list[str] | None) -> dict[str, dict[str, Any]]:
+        """Live records by id (all of the type when ids is None); unknown ids are absent."""
+
+    def changes(self, type: str, since: int, limit: int | None = None) -> list[Change]:
+        """Records of the type changed after `since`, oldest change first, at most `limit`."""
+
+    def put(self, type: str, id: str, data: dict[str, Any]) -> None:
+        """Create or replace a record, stamping it with this transaction's modseq."""
+
+    def destroy(self, type: str, id: str) -> None:
+        """Destroy a record, leaving a tombstone with this transaction's modseq."""
+
+    def touch(self, type: str) -> None:
+        """Advance the type's state without a record change (e.g. a count shown elsewhere)."""
+
+    def new_id(self) -> str:
+        """A fresh record id, unique in the account."""
+
+    def blob_size(self, blob_id: str) -> int | None:
+        """The size of a blob this account may read, or None."""
+
+    def add_blob(self, blob_id: str, size: int, expires: float | None) -> None:
+        """Give this account a reference to a stored blob; expires=None keeps it for good."""
+
+    @property
+    def changed(self) -> dict[str, int]:
+        """Types written by this transaction and their new states (for push after commit)."""
+
+
+class Directory(Protocol):
+    """Accounts, access grants and API tokens."""
+
+    def create_account(self, name: str, password_hash: str) -> Account: ...
+    def account_by_name(self, name: str) -> Account | None: ...
+    def account_by_id(self, account_id: str) -> Account | None: ...
+    def list_accounts(self) -> list[Account]: ...
+    def remove_account(self, account_id: str) -> None: ...
+    def set_password(self, account_id: str, password_hash: str) -> None: ...
+    def grant(self, account_id: str, user_id: str, read_only: bool) -> None: ...
+    def access(self, user_id: str) -> list[Access]:
+        """Every account the user may use: their own first, then grants."""
+        ...
+
+    def create_token(self, token_hash: str, account_id: str, name: str, read_only: bool) -> None: ...
+    def token(self, token_hash: str) -> Token | None: ...
+    def revoke_token(self, account_id: str, name: str) -> bool: ...
+
+
+class Store(Directory, Protocol):
+    """The records of every account, plus the directory."""
+
+    def read(self, account_id: str) -> AbstractContextManager[Transaction]: ...
+    def write(self, account_id: str) -> AbstractContextManager[Transaction]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        ...
+
+    def expire_blobs(self, now: float) -> list[str]:
+        """Drop expired blob references; return the blob ids no account references any more."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed bytes: the blob id is derived from a SHA-256 of the content."""
+
+    def put(self, data: bytes) -> str: ...
+    def open(self, blob_id: str) -> Iterator[bytes] | None: ...
+    def path(self, blob_id: str) -> str | None: ...
+    def remove_unused(self, blob_id: str, min_age: float) -> None: ...
