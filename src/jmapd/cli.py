@@ -66,6 +66,7 @@ def ensure_demo(store: SQLiteStore, data_dir: Path) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
 
     config = load_config(args)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tls = bool(config.tls_cert and config.tls_key)
     os.environ["JMAPD_RESOLVED_CONFIG"] = orjson.dumps(config.values).decode()
     scheme = "https" if tls else "http"
-    print(f"jmapd: serving {scheme}://{host.strip('[]')}:{port}/ from {config.data_dir}", flush=True)
+    print(
+        f"jmapd: serving {scheme}://{host.strip('[]')}:{port}/ from {config.data_dir}", flush=True
+    )
     Granian(
         "jmapd.http.asgi:app",
         address=host.strip("[]") or "127.0.0.1",
@@ -87,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http=HTTPModes.auto,
         ssl_cert=Path(config.tls_cert) if tls else None,
         ssl_key=Path(config.tls_key) if tls else None,
-        log_level=str(config.log_level),
+        log_level=LogLevels(str(config.log_level)),
     ).serve()
     return 0
 

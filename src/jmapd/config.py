@@ -1,5 +1,8 @@
-"""One configuration schema: it drives the TOML file, the JMAPD_* environment, the CLI flags and
-the generated reference in docs/configuration.md. Precedence: defaults < file < environment < flags."""
+"""One configuration schema: it drives the TOML file, the JMAPD_* environment, the CLI flags
+and the generated reference in docs/configuration.md.
+
+Precedence: defaults < file < environment < flags.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,9 @@ SCHEMA: tuple[Option, ...] = (
     Option("data", str, "./data", "Data directory: the SQLite database and the blob files.", True),
     Option("listen", str, "127.0.0.1:8080", "HOST:PORT the HTTP server listens on.", True),
     Option("workers", int, 1, "Number of server worker processes.", True),
-    Option("tls_cert", str, "", "PEM certificate file; with tls_key turns on TLS and HTTP/2.", True),
+    Option(
+        "tls_cert", str, "", "PEM certificate file; with tls_key turns on TLS and HTTP/2.", True
+    ),
     Option("tls_key", str, "", "PEM private key file for tls_cert.", True),
     Option(
         "public_url",
@@ -49,7 +54,9 @@ SCHEMA: tuple[Option, ...] = (
     Option("max_objects_in_set", int, 500, "Session limit maxObjectsInSet."),
     Option("max_changes", int, 5000, "Most changes one /changes or /queryChanges call returns."),
     Option("upload_ttl", int, 86400, "Seconds an uploaded blob lives unless something uses it."),
-    Option("tombstone_ttl", int, 30 * 86400, "Seconds destroyed records are remembered for /changes."),
+    Option(
+        "tombstone_ttl", int, 30 * 86400, "Seconds destroyed records are remembered for /changes."
+    ),
     Option("auth_cache_ttl", int, 300, "Seconds a verified credential is remembered in memory."),
     Option("log_level", str, "info", "Logging level: debug, info, warning or error.", True),
     Option(
@@ -141,7 +148,6 @@ def reference_markdown() -> str:
     for o in SCHEMA:
         flag = f"`{o.cli}`" if o.flag else ""
         default = f"`{o.default!r}`" if o.default not in ("", []) else "(empty)"
-        lines.append(
-            f"| `{o.name}` | `{o.env}` | {flag} | {o.type.__name__} | {default} | {o.help} |"
-        )
+        cells = [f"`{o.name}`", f"`{o.env}`", flag, o.type.__name__, default, o.help]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -127,11 +127,12 @@ def routes(server: Server) -> list[Route]:
         user = await server.authenticate(request)
         body = await read_body(request, config.max_size_request, "maxSizeRequest", 400)
         parsed = parse_request(
-            body, request.headers.get("content-type", ""), server.registry,
+            body,
+            request.headers.get("content-type", ""),
+            server.registry,
             config.max_calls_in_request,
         )
-        with server.slot(user, "requests", config.max_concurrent_requests,
-                         "maxConcurrentRequests"):
+        with server.slot(user, "requests", config.max_concurrent_requests, "maxConcurrentRequests"):
             if needs_store(parsed, server.registry):
                 ctx = server.context(user, parsed.using)
 

@@ -11,7 +11,11 @@ class RequestError(Exception):
     """A request-level error: answered as RFC 7807 problem JSON with an HTTP status (§3.6.1)."""
 
     def __init__(
-        self, type: str, status: int, detail: str, headers: dict[str, str] | None = None,
+        self,
+        type: str,
+        status: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)

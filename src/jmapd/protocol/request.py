@@ -51,10 +51,12 @@ def parse_request(body: bytes, content_type: str, registry: Registry, max_calls:
         raise RequestError("notRequest", 400, f"using must include {CORE}")
     if len(calls) > max_calls:
         raise RequestError(
-            "limit", 400, f"{len(calls)} method calls; the limit is {max_calls}",
+            "limit",
+            400,
+            f"{len(calls)} method calls; the limit is {max_calls}",
             limit="maxCallsInRequest",
         )
-    return Request(frozenset(using), [tuple(c) for c in calls], created_ids)  # type: ignore[misc]
+    return Request(frozenset(using), [(c[0], c[1], c[2]) for c in calls], created_ids)
 
 
 def _is_invocation(call: Any) -> bool:

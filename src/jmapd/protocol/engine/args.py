@@ -12,9 +12,7 @@ MISSING: Any = object()
 ArgSpec = dict[str, tuple[Kind, Any]]  # name → (kind, default); default MISSING = required
 
 
-def parse_args(
-    args: dict[str, Any], spec: ArgSpec, resolve: Any = None
-) -> dict[str, Any]:
+def parse_args(args: dict[str, Any], spec: ArgSpec, resolve: Any = None) -> dict[str, Any]:
     unknown = sorted(set(args) - set(spec))
     if unknown:
         raise invalid_arguments(f"unknown argument(s): {', '.join(unknown)}")

@@ -87,4 +87,3 @@ def copy_(ctx: Context, dt: DataType, args: dict[str, Any]) -> Response:
         except MethodError as e:
             responses.append(("error", e.to_json()))
     return responses
-

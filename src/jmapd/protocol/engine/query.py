@@ -123,9 +123,7 @@ def _sort_key(value_of: Callable[[Record], Any], collate: Callable[[str], Any]) 
     return key
 
 
-def run_query(
-    ctx: Context, dt: DataType, txn: Transaction, filter: Any, sort: Any
-) -> list[str]:
+def run_query(ctx: Context, dt: DataType, txn: Transaction, filter: Any, sort: Any) -> list[str]:
     """Every matching id, in sort order (ties broken by id so pages are stable)."""
     predicate = compile_filter(dt, filter) if filter is not None else (lambda r: True)
     keys = compile_sort(dt, sort)
@@ -186,7 +184,8 @@ def query_changes(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str,
         added = [(i, id) for i, id in added if i <= index[a["upToId"]]]
     if a["maxChanges"] is not None and len(removed) + len(added) > a["maxChanges"]:
         raise MethodError(
-            "tooManyChanges", f"{len(removed) + len(added)} changes; maxChanges is {a['maxChanges']}"
+            "tooManyChanges",
+            f"{len(removed) + len(added)} changes; maxChanges is {a['maxChanges']}",
         )
     out: dict[str, Any] = {
         "accountId": a["accountId"],

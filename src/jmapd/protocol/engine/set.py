@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MethodError, SetError, invalid_properties
@@ -53,8 +54,12 @@ def apply_set(
 ) -> dict[str, Any]:
     """Creates, then updates, then destroys, each record on its own (§5.3)."""
     out: dict[str, Any] = {
-        "created": {}, "updated": {}, "destroyed": [],
-        "notCreated": {}, "notUpdated": {}, "notDestroyed": {},
+        "created": {},
+        "updated": {},
+        "destroyed": [],
+        "notCreated": {},
+        "notUpdated": {},
+        "notDestroyed": {},
     }
     for creation_id, given in create.items():
         try:
@@ -110,7 +115,8 @@ def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, An
     if server_set:
         raise invalid_properties(f"set by the server: {', '.join(server_set)}", *server_set)
     missing = [
-        p.name for p in dt.properties
+        p.name
+        for p in dt.properties
         if p.default is REQUIRED and not p.server_set and p.name not in given
     ]
     if missing:
@@ -129,7 +135,7 @@ def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, An
 def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> tuple[Record, set[str]]:
     """Apply a PatchObject (§5.3); return the new record and the top-level properties touched."""
     paths = sorted(patch)
-    for first, second in zip(paths, paths[1:], strict=False):
+    for first, second in itertools.pairwise(paths):
         if second.startswith(first + "/"):
             raise SetError("invalidPatch", f"{first!r} is a prefix of {second!r}")
     new = copy.deepcopy(current)
@@ -167,7 +173,8 @@ def update_one(
     current["id"] = id
     new, touched = apply_patch(current, patch, dt)
     fixed = [
-        k for k in touched
+        k
+        for k in touched
         if (dt.by_name[k].server_set or dt.by_name[k].immutable) and new[k] != current.get(k)
     ]
     if fixed:
@@ -178,9 +185,7 @@ def update_one(
     current.pop("id", None)
     if new != current:
         txn.put(dt.name, id, new)
-    changed = {
-        k: v for k, v in new.items() if k not in touched and current.get(k) != v
-    }
+    changed = {k: v for k, v in new.items() if k not in touched and current.get(k) != v}
     return changed or None
 
 
