@@ -109,7 +109,7 @@ def load(
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Config:
-    """Resolve the configuration: defaults, then the TOML file, then JMAPD_* variables, then flags."""
+    """Resolve the configuration: defaults, TOML file, JMAPD_* variables, then flags."""
     environ = dict(os.environ) if environ is None else environ
     values = {o.name: o.default for o in SCHEMA}
     file = file or environ.get("JMAPD_CONFIG")
