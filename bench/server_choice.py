@@ -239,6 +239,13 @@ class ServerProc:
         )
         return [int(x) for x in out.stdout.split()]
 
+    def descendants(self) -> list[int]:
+        """All processes in the session we started (server, workers, helpers)."""
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--sid", str(self.proc.pid)], capture_output=True, text=True
+        )
+        return [int(x) for x in out.stdout.split() if int(x) != self.proc.pid]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -256,77 +263,158 @@ class ServerProc:
         self.log.close()
 
 
-def _run_load(url: str, concurrency: int, duration: float, warmup: float) -> loadgen.Result:
-    coro = loadgen.run(
-        url,
-        method="POST",
-        body=BODY,
-        headers={"Content-Type": "application/json"},
-        concurrency=concurrency,
-        duration=duration,
-        warmup=warmup,
-    )
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime+stime (all threads) of the given processes, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / _CLK_TCK
+
+
+def _system_busy_seconds() -> float:
+    """Busy CPU time of the whole machine (all CPUs), in seconds, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return float("nan")
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    guest = sum(v[8:10]) if len(v) > 9 else 0  # already counted in user/nice
+    return (sum(v) - idle - guest) / _CLK_TCK
+
+
+def _run_load(
+    url: str, concurrency: int, duration: float, warmup: float, pids: list[int]
+) -> tuple[loadgen.Result, dict[str, float]]:
+    """Run loadgen; also return CPU use (in cores) of server, client and everything else
+    on the machine during the measured window."""
+    cpu: dict[str, float] = {}
+
+    async def sample() -> None:
+        await asyncio.sleep(warmup)
+        t = time.perf_counter()
+        s, c, a = _cpu_seconds(pids), sum(os.times()[:2]), _system_busy_seconds()
+        await asyncio.sleep(duration)
+        dt = time.perf_counter() - t
+        cpu["server"] = (_cpu_seconds(pids) - s) / dt
+        cpu["client"] = (sum(os.times()[:2]) - c) / dt
+        cpu["other"] = max(0.0, (_system_busy_seconds() - a) / dt - cpu["server"] - cpu["client"])
+
+    async def go() -> loadgen.Result:
+        sampler = asyncio.ensure_future(sample())
+        res = await loadgen.run(
+            url,
+            method="POST",
+            body=BODY,
+            headers={"Content-Type": "application/json"},
+            concurrency=concurrency,
+            duration=duration,
+            warmup=warmup,
+        )
+        await sampler
+        return res
+
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+        res = asyncio.run(go())
+    else:
+        res = uvloop.run(go())
+    return res, cpu
 
 
 def bench(servers, apps, concurrencies, duration, warmup, repeat) -> list[dict]:
-    rows = []
+    """Each round starts every (server, app) in turn, one at a time, and runs every
+    concurrency once; rounds interleave so that noise from other load on the machine
+    is spread over all servers. The median round (by req/s) is reported per cell."""
     zenv = _zttp_env()
-    for name in servers:
-        env = None
-        if name == "uvicorn-zttp":
-            if zenv is None:
-                print(f"# skipping {name}: zttp not importable (set ZTTP_PATH)", file=sys.stderr)
-                continue
-            env = zenv
-        for app_name in apps:
-            port = free_port()
-            argv = SERVERS[name](port, APPS[app_name])
-            srv = ServerProc(name, argv, port, env=env)
-            try:
-                srv.wait_ready()
-                url = f"http://127.0.0.1:{port}/api"
-                for c in concurrencies:
-                    results = [_run_load(url, c, duration, warmup) for _ in range(repeat)]
-                    results.sort(key=lambda r: r.rps)
-                    med = results[len(results) // 2]
-                    row = {
-                        "server": name,
-                        "app": app_name,
-                        "concurrency": c,
-                        "rps": med.rps,
-                        "p50_ms": med.p50_ms,
-                        "p99_ms": med.p99_ms,
-                        "requests": med.requests,
-                        "errors": sum(r.errors for r in results),
-                        "rps_all": [round(r.rps, 1) for r in results],
-                        "argv": " ".join(a for a in argv[1:]),
-                    }
-                    rows.append(row)
+    cells: dict[tuple[str, str, int], list] = {}
+    argvs: dict[tuple[str, str], str] = {}
+    for rnd in range(repeat):
+        for name in servers:
+            env = None
+            if name == "uvicorn-zttp":
+                if zenv is None:
                     print(
-                        f"# {name:12s} {app_name:9s} c={c:<3d} rps={med.rps:9.1f} "
-                        f"p50={med.p50_ms:.3f} p99={med.p99_ms:.3f} errors={row['errors']} "
-                        f"runs={row['rps_all']}",
-                        file=sys.stderr,
+                        f"# skipping {name}: zttp not importable (set ZTTP_PATH)", file=sys.stderr
                     )
-            finally:
-                srv.stop()
+                    continue
+                env = zenv
+            for app_name in apps:
+                port = free_port()
+                argv = SERVERS[name](port, APPS[app_name])
+                argvs[name, app_name] = " ".join(argv[1:])
+                srv = ServerProc(name, argv, port, env=env)
+                try:
+                    try:
+                        srv.wait_ready()
+                    except RuntimeError as e:  # report and go on with the other servers
+                        print(f"# {name} {app_name}: FAILED TO START: {e}", file=sys.stderr)
+                        continue
+                    url = f"http://127.0.0.1:{port}/api"
+                    time.sleep(0.5)  # let worker processes settle
+                    pids = [srv.proc.pid, *srv.descendants()]
+                    for c in concurrencies:
+                        res, cpu = _run_load(url, c, duration, warmup, pids)
+                        cells.setdefault((name, app_name, c), []).append((res, cpu))
+                        print(
+                            f"# round {rnd + 1}/{repeat} {name:12s} {app_name:9s} c={c:<3d} "
+                            f"rps={res.rps:9.1f} p50={res.p50_ms:.3f} p99={res.p99_ms:.3f} "
+                            f"errors={res.errors} cpu server={cpu.get('server', 0):.2f} "
+                            f"client={cpu.get('client', 0):.2f} other={cpu.get('other', 0):.2f}",
+                            file=sys.stderr,
+                        )
+                finally:
+                    srv.stop()
+    rows = []
+    for (name, app_name, c), runs in cells.items():
+        runs.sort(key=lambda r: r[0].rps)
+        med, cpu = runs[len(runs) // 2]
+        server_cpu = cpu.get("server", float("nan"))
+        rows.append(
+            {
+                "server": name,
+                "app": app_name,
+                "concurrency": c,
+                "rps": med.rps,
+                "p50_ms": med.p50_ms,
+                "p99_ms": med.p99_ms,
+                "requests": med.requests,
+                "errors": sum(r[0].errors for r in runs),
+                "rps_all": [round(r[0].rps, 1) for r in runs],
+                "server_cpu_cores": server_cpu,
+                "client_cpu_cores": cpu.get("client", float("nan")),
+                "other_cpu_cores_max": max(r[1].get("other", float("nan")) for r in runs),
+                "server_cpu_us_per_req": server_cpu * 1e6 / med.rps if med.rps else None,
+                "argv": argvs[name, app_name],
+            }
+        )
+    order = {n: i for i, n in enumerate(servers)}
+    rows.sort(key=lambda r: (order[r["server"]], apps.index(r["app"]), r["concurrency"]))
     return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
     out = [
-        "| server | app | concurrency | req/s | p50 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| server | app | concurrency | req/s | p50 ms | p99 ms | errors | server CPU (cores) "
+        "| server CPU µs/req | other load (cores, max) | req/s of each run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         out.append(
             f"| {r['server']} | {r['app']} | {r['concurrency']} | {r['rps']:.0f} | "
-            f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['errors']} |"
+            f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['errors']} | "
+            f"{r['server_cpu_cores']:.2f} | {r['server_cpu_us_per_req'] or float('nan'):.0f} | "
+            f"{r['other_cpu_cores_max']:.2f} | "
+            f"{', '.join(f'{x:.0f}' for x in r['rps_all'])} |"
         )
     return "\n".join(out)
 

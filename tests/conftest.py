@@ -121,7 +121,14 @@ class Server:
         return (self.data / "server.log").read_text()
 
 
-def start_server(data: Path, env: dict[str, str] | None = None) -> Server:
+def start_server(
+    data: Path,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    scheme: str = "http",
+) -> Server:
+    """Start `jmapd serve` on a free port; `args` are extra command-line flags (e.g. --tls-cert,
+    --tls-key with scheme "https", whose self-signed certificate the probe does not verify)."""
     port = free_port()
     environ = dict(os.environ)
     environ.update(LIMITS)
@@ -139,19 +146,20 @@ def start_server(data: Path, env: dict[str, str] | None = None) -> Server:
             str(data),
             "--listen",
             f"127.0.0.1:{port}",
+            *(args or []),
         ],
         env=environ,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.close()
             raise AssertionError("jmapd exited: " + (data / "server.log").read_text())
         try:
-            with httpx.Client() as probe:
+            with httpx.Client(verify=scheme == "http") as probe:
                 ready = probe.get(base + "/.well-known/jmap").status_code == 307
             if ready:
                 return Server(base, data, process, log)

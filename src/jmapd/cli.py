@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import secrets
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     account = _account_or_exit(store, args.address)
     if args.action == "create":
         token = new_token()
-        store.create_token(token_hash(token), account.id, args.name, args.read_only)
+        try:
+            store.create_token(token_hash(token), account.id, args.name, args.read_only)
+        except sqlite3.IntegrityError:  # token names are unique per account
+            raise SystemExit(f"jmapd: token {args.name} exists for {args.address}") from None
         print(token)
         return 0
     if not store.revoke_token(account.id, args.name):

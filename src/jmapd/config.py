@@ -97,8 +97,12 @@ def _coerce(option: Option, value: Any, origin: str) -> Any:
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return value
             raise ValueError("expected a list of strings")
-        if option.type is int and isinstance(value, bool):
-            raise ValueError("expected an integer")
+        # Strings (environment, flags) are converted; a typed TOML value must have the type.
+        if (option.type is int and isinstance(value, bool)) or not isinstance(
+            value, (str, option.type)
+        ):
+            kind = {int: "an integer", str: "a string"}.get(option.type, option.type.__name__)
+            raise ValueError(f"expected {kind}")
         return option.type(value)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{origin}: {option.name}: {e}") from None

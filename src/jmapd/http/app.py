@@ -27,7 +27,7 @@ from ..protocol import core  # noqa: F401
 from ..protocol.errors import RequestError
 from ..protocol.registry import REGISTRY, Context, Registry, User
 from ..protocol.request import needs_store, parse_request, run
-from ..push.bus import Bus
+from ..push.bus import Bus, poll
 from ..push.eventsource import parse_params, stream
 from ..store.blobs import FileBlobStore
 from ..store.sqlite import SQLiteStore
@@ -83,31 +83,41 @@ class Server:
             self._active[key] -= 1
 
     def load_access(self, user: User) -> User:
-        """The accounts the user may use, read fresh (grants change)."""
+        """Re-check the user's credential and read the accounts they may use (grants change)."""
+        self.auth.check(user)
         user.access = {a.account_id: a for a in self.store.access(user.account_id)}
         return user
 
     def context(self, user: User, using: frozenset[str]) -> Context:
         return Context(self.config, self.store, self.blobs, user, using, self.registry)
 
-    async def authenticate(self, conn: HTTPConnection) -> User:
+    async def authenticate(self, conn: HTTPConnection, fresh: bool = True) -> User:
+        """The request's user; with `fresh`, their credential re-checked and access reloaded
+        (the API does that in its worker thread instead)."""
         user = await self.auth(conn)
-        if not user.access:
+        if fresh or not user.access:
             await anyio.to_thread.run_sync(self.load_access, user)
         return user
 
 
 async def read_body(request: Request, limit: int, name: str, status: int) -> bytes:
+    # The rest of a refused body is left unread and the server drops the connection: say so
+    # (Connection: close), or a client reusing it loses its next request.
+    too_large = RequestError(
+        "limit",
+        status,
+        f"the body is larger than {limit} octets",
+        headers={"Connection": "close"},
+        limit=name,
+    )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestError("limit", status, f"the body is larger than {limit} octets", limit=name)
+        raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise RequestError(
-                "limit", status, f"the body is larger than {limit} octets", limit=name
-            )
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -120,11 +130,10 @@ def routes(server: Server) -> list[Route]:
 
     async def session(request: Request) -> Response:
         user = await server.authenticate(request)
-        await anyio.to_thread.run_sync(server.load_access, user)
         return JSONResponse(session_object(server, user, request))
 
     async def api(request: Request) -> Response:
-        user = await server.authenticate(request)
+        user = await server.authenticate(request, fresh=False)
         body = await read_body(request, config.max_size_request, "maxSizeRequest", 400)
         parsed = parse_request(
             body,
@@ -162,7 +171,7 @@ def routes(server: Server) -> list[Route]:
         user = await server.authenticate(request)
         wanted, close_after, ping = parse_params(request.query_params)
         return StreamingResponse(
-            stream(server.bus, list(user.access), wanted, close_after, ping),
+            stream(server.bus, list(user.access), server.store.states, wanted, close_after, ping),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -190,7 +199,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "") or "error"
-    return problem(RequestError("about:blank", status, str(detail)))
+    # Keep the exception's headers: a 405 must say what is allowed (RFC 9110 §15.5.6).
+    headers = dict(getattr(exc, "headers", None) or {})
+    return problem(RequestError("about:blank", status, str(detail), headers=headers))
 
 
 async def housekeeping(server: Server, every: float = 600) -> None:
@@ -216,9 +227,13 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(housekeeping(server))
+        tasks = [
+            asyncio.create_task(housekeeping(server)),
+            asyncio.create_task(poll(server.bus, server.store.states)),
+        ]
         yield
-        task.cancel()
+        for task in tasks:
+            task.cancel()
 
     app = Starlette(
         routes=routes(server),

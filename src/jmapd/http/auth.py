@@ -64,14 +64,25 @@ class Authenticator:
             account = self.store.account_by_name(name) if sep else None
             if account is None or not verify_password(account.password_hash, password):
                 raise unauthorized("wrong username or password")
-            return User(account.id, account.name)
+            return User(account.id, account.name, credential=("password", account.password_hash))
         if scheme == "bearer":
             token = self.store.token(token_hash(credentials.strip()))
             account = self.store.account_by_id(token.account_id) if token else None
             if token is None or account is None:
                 raise unauthorized("unknown or revoked token")
-            return User(account.id, account.name, read_only=token.read_only)
+            credential = ("token", token_hash(credentials.strip()))
+            return User(account.id, account.name, token.read_only, credential=credential)
         raise unauthorized(f"unsupported authentication scheme {scheme!r}")
 
-    def forget(self) -> None:
-        self._cache.clear()
+    def check(self, user: User) -> None:
+        """Still valid? A cached credential is re-checked (cheaply) whenever a request reads
+        the store, so a changed password, revoked token or removed account stops at once."""
+        kind, secret = user.credential
+        if kind == "token":
+            valid = self.store.token(secret) is not None
+        else:
+            account = self.store.account_by_id(user.account_id)
+            valid = account is not None and account.password_hash == secret
+        if not valid:
+            self._cache = {k: e for k, e in self._cache.items() if e.user is not user}
+            raise unauthorized("the credentials are no longer valid")

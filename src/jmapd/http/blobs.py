@@ -38,7 +38,8 @@ async def upload(server: Server, user: User, request: Request, data: bytes) -> d
     def store() -> str:
         blob_id = server.blobs.put(data)
         with server.store.write(account_id) as txn:
-            txn.add_blob(blob_id, len(data), time.time() + server.config.upload_ttl)
+            expires = time.time() + server.config.upload_ttl
+            txn.add_upload(blob_id, len(data), user.account_id, expires)
         return blob_id
 
     blob_id = await anyio.to_thread.run_sync(store)
@@ -58,7 +59,7 @@ async def download(server: Server, user: User, request: Request) -> Response:
 
     def find() -> str | None:
         with server.store.read(account_id) as txn:
-            if txn.blob_size(blob_id) is None:
+            if txn.blob_size(blob_id, user.account_id) is None:
                 return None
         return server.blobs.path(blob_id)
 

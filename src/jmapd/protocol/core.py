@@ -47,7 +47,7 @@ def blob_copy(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     a = parse_args(args, BLOB_COPY_ARGS)
     ctx.account(a["fromAccountId"], error="fromAccount")
     with ctx.read(a["fromAccountId"]) as txn:
-        sizes = {blob_id: txn.blob_size(blob_id) for blob_id in a["blobIds"]}
+        sizes = {b: txn.blob_size(b, ctx.user.account_id) for b in a["blobIds"]}
     copied, not_copied = {}, {}
     with ctx.write(a["accountId"]) as txn:
         for blob_id, size in sizes.items():
@@ -55,7 +55,8 @@ def blob_copy(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                 not_copied[blob_id] = SetError("notFound", f"no blob {blob_id}").to_json()
             else:
                 # Like an upload: it lives on only if a record in the account uses it.
-                txn.add_blob(blob_id, size, time.time() + ctx.config.upload_ttl)
+                expires = time.time() + ctx.config.upload_ttl
+                txn.add_upload(blob_id, size, ctx.user.account_id, expires)
                 copied[blob_id] = blob_id
     return {
         "fromAccountId": a["fromAccountId"],

@@ -54,6 +54,8 @@ class User:
     name: str
     read_only: bool = False  # a read-only API token
     access: dict[str, Access] = field(default_factory=dict)
+    # What was verified: ("password", its hash) or ("token", its hash).
+    credential: tuple[str, str] = ("", "")
 
 
 @dataclass

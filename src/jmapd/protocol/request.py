@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,9 @@ from .errors import MethodError, RequestError, invalid_arguments
 from .registry import CORE, Context, Method, Registry
 
 log = logging.getLogger("jmapd.api")
+
+# RFC 6901 §4 array-index: ASCII digits, no leading zero (bounded: longer cannot be an index).
+ARRAY_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")
 
 
 @dataclass
@@ -29,6 +33,12 @@ def parse_request(body: bytes, content_type: str, registry: Registry, max_calls:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise RequestError("notJSON", 400, f"the body is not valid I-JSON: {e}") from None
+    try:
+        # orjson reads 1024 levels of nesting but writes only 254: refuse what could not be
+        # answered (RFC 8259 §9 lets a parser limit the depth), before any method runs.
+        orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        raise RequestError("notJSON", 400, "the JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise RequestError("notRequest", 400, "the request must be a JSON object")
     using, calls, created_ids = data.get("using"), data.get("methodCalls"), data.get("createdIds")
@@ -183,7 +193,7 @@ def evaluate_pointer(value: Any, tokens: list[str]) -> Any:
                 else:
                     out.append(result)
             return out
-        if token.isdigit() and (token == "0" or not token.startswith("0")):
+        if ARRAY_INDEX.fullmatch(token):
             return evaluate_pointer(value[int(token)], rest)
         raise LookupError(token)
     if isinstance(value, dict):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio.to_thread
 import orjson
 
 from ..protocol.errors import RequestError
-from .bus import Bus
+from .bus import Bus, States
 
-MIN_PING = 5
+MIN_PING = 1  # seconds; the RFC lets a server clamp ping to a minimum of at most 30
 
 
 def parse_params(params: Any) -> tuple[set[str] | None, bool, int]:
@@ -40,21 +41,36 @@ def state_event(changes: dict[str, dict[str, str]], wanted: set[str] | None) -> 
 
 
 async def stream(
-    bus: Bus, account_ids: list[str], wanted: set[str] | None, close_after: bool, ping: int
+    bus: Bus,
+    account_ids: list[str],
+    load_states: Callable[[list[str]], States],
+    wanted: set[str] | None,
+    close_after: bool,
+    ping: int,
 ) -> AsyncIterator[bytes]:
+    """The events for the user's accounts, until the client leaves (or the first state event
+    with closeafter=state)."""
+    loop = asyncio.get_running_loop()
     queue = bus.subscribe(account_ids)
     try:
+        # Subscribed first, then primed: a change committed in between is still announced.
+        bus.prime(await anyio.to_thread.run_sync(load_states, account_ids))
         yield b": jmapd event source\n\n"
+        # A ping is due `ping` seconds after the last event sent, not the last change seen.
+        due = loop.time() + ping
         while True:
             try:
-                changes = await asyncio.wait_for(queue.get(), ping or None)
+                timeout = max(due - loop.time(), 0) if ping else None
+                changes = await asyncio.wait_for(queue.get(), timeout)
             except TimeoutError:
                 yield b"event: ping\ndata: " + orjson.dumps({"interval": ping}) + b"\n\n"
+                due = loop.time() + ping
                 continue
             event = state_event(changes, wanted)
             if event is not None:
                 yield event
                 if close_after:
                     return
+                due = loop.time() + ping
     finally:
         bus.unsubscribe(queue)

@@ -79,11 +79,15 @@ class Transaction(Protocol):
     def new_id(self) -> str:
         """A fresh record id, unique in the account."""
 
-    def blob_size(self, blob_id: str) -> int | None:
-        """The size of a blob this account may read, or None."""
+    def blob_size(self, blob_id: str, user_id: str) -> int | None:
+        """The size of a blob the user may read in this account, or None: blobs a record uses
+        are visible to all who may use the account; fresh uploads only to their uploader."""
 
-    def add_blob(self, blob_id: str, size: int, expires: float | None) -> None:
-        """Give this account a reference to a stored blob; expires=None keeps it for good."""
+    def add_upload(self, blob_id: str, size: int, uploader: str, expires: float) -> None:
+        """Reference a stored blob from this account as the user's upload, until `expires`."""
+
+    def keep_blob(self, blob_id: str, size: int) -> None:
+        """Reference a stored blob from this account for good (a record uses it)."""
 
     @property
     def changed(self) -> dict[str, int]:
@@ -117,6 +121,10 @@ class Store(Directory, Protocol):
     def read(self, account_id: str) -> AbstractContextManager[Transaction]: ...
     def write(self, account_id: str) -> AbstractContextManager[Transaction]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
+        ...
+
+    def states(self, account_ids: list[str]) -> dict[str, dict[str, int]]:
+        """The current state of every type in each account (for push across processes)."""
         ...
 
     def expire_blobs(self, now: float) -> list[str]:

@@ -123,22 +123,27 @@ class SQLiteTransaction:
     def new_id(self) -> str:
         return random_id("x")
 
-    def blob_size(self, blob_id: str) -> int | None:
+    def blob_size(self, blob_id: str, user_id: str) -> int | None:
         row = self.db.execute(
             "SELECT size FROM blobs WHERE account_id = ? AND blob_id = ? "
-            "AND (expires IS NULL OR expires > ?)",
-            (self.account_id, blob_id, time.time()),
+            "AND (uploader = '' OR (uploader = ? AND expires > ?)) LIMIT 1",
+            (self.account_id, blob_id, user_id, time.time()),
         ).fetchone()
         return int(row[0]) if row else None
 
-    def add_blob(self, blob_id: str, size: int, expires: float | None) -> None:
-        # A permanent reference (expires NULL) is never shortened by a later upload.
+    def keep_blob(self, blob_id: str, size: int) -> None:
         self.db.execute(
-            "INSERT INTO blobs (account_id, blob_id, size, expires) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (account_id, blob_id) DO UPDATE SET expires = CASE "
-            "WHEN blobs.expires IS NULL OR excluded.expires IS NULL THEN NULL "
-            "ELSE max(blobs.expires, excluded.expires) END",
-            (self.account_id, blob_id, size, expires),
+            "INSERT INTO blobs (account_id, blob_id, uploader, size, expires) "
+            "VALUES (?, ?, '', ?, NULL) ON CONFLICT DO NOTHING",
+            (self.account_id, blob_id, size),
+        )
+
+    def add_upload(self, blob_id: str, size: int, uploader: str, expires: float) -> None:
+        self.db.execute(
+            "INSERT INTO blobs (account_id, blob_id, uploader, size, expires) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, blob_id, uploader) "
+            "DO UPDATE SET expires = max(blobs.expires, excluded.expires)",
+            (self.account_id, blob_id, uploader, size, expires),
         )
 
 
@@ -291,6 +296,19 @@ class SQLiteStore:
                 "DELETE FROM tokens WHERE account_id = ? AND name = ?", (account_id, name)
             )
         return cursor.rowcount > 0
+
+    def states(self, account_ids: list[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {a: {} for a in account_ids}
+        for start in range(0, len(account_ids), 500):
+            chunk = account_ids[start : start + 500]
+            rows = self.db.execute(
+                "SELECT account_id, type, state FROM type_states "
+                f"WHERE account_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for account_id, type, state in rows:
+                out[account_id][type] = int(state)
+        return out
 
     # -- housekeeping -------------------------------------------------------------------------
 

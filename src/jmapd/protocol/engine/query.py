@@ -42,9 +42,17 @@ QUERY_CHANGES_ARGS = {
 MAX_LIMIT = 10_000
 
 
+def _titlecase(char: str) -> str:
+    # The simple titlecase mapping of UnicodeData.txt: one character to one, or none.
+    title = char.title()
+    return title if len(title) == 1 else char
+
+
 def _unicode_casemap(value: str) -> str:
-    # RFC 5051 i;unicode-casemap: case folding over a canonical decomposition.
-    return unicodedata.normalize("NFKD", value).casefold()
+    # RFC 5051 i;unicode-casemap: every character titlecased and fully decomposed, then
+    # compared as UTF-8 octets (which order like code points).
+    decomposed = unicodedata.normalize("NFKD", value)
+    return unicodedata.normalize("NFKD", "".join(map(_titlecase, decomposed)))
 
 
 def _ascii_numeric(value: str) -> tuple[int, int]:
@@ -54,7 +62,8 @@ def _ascii_numeric(value: str) -> tuple[int, int]:
 
 
 COLLATIONS: dict[str, Callable[[str], Any]] = {
-    "i;ascii-casemap": lambda v: v.encode("ascii", "surrogateescape").lower(),
+    # RFC 4790 §9.2: UTF-8 octets with a-z mapped to A-Z (bytes.upper maps only those).
+    "i;ascii-casemap": lambda v: v.encode("utf-8", "surrogatepass").upper(),
     "i;ascii-numeric": _ascii_numeric,
     "i;unicode-casemap": _unicode_casemap,
 }

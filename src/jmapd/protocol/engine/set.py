@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import itertools
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MethodError, SetError, invalid_properties
@@ -94,35 +93,39 @@ def resolve_id(ctx: Context, id: str) -> str:
     return id
 
 
-def check_properties(ctx: Context, dt: DataType, record: Record, names: list[str]) -> None:
-    """Check the kinds of the named properties; all bad ones are reported together."""
-    bad, problems = [], []
+def check_properties(
+    ctx: Context,
+    dt: DataType,
+    record: Record,
+    names: list[str],
+    problems: dict[str, str] | None = None,
+) -> None:
+    """Check the kinds of the named properties; all bad ones, with the `problems` (name →
+    reason) already found, are reported together (§5.3: the SetError lists *all*)."""
+    problems = dict(problems or {})
     for name in names:
         try:
             record[name] = dt.by_name[name].kind.check(record[name], ctx.resolve_creation_id)
         except ValueError as e:
-            bad.append(name)
-            problems.append(f"{name} {e}")
-    if bad:
-        raise invalid_properties("; ".join(problems), *bad)
+            problems[name] = str(e)
+    if problems:
+        description = "; ".join(f"{name} {why}" for name, why in problems.items())
+        raise invalid_properties(description, *problems)
 
 
 def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, Any]) -> Record:
-    unknown = [k for k in given if k not in dt.by_name]
-    if unknown:
-        raise invalid_properties(f"unknown properties: {', '.join(unknown)}", *unknown)
-    server_set = [k for k in given if dt.by_name[k].server_set]
-    if server_set:
-        raise invalid_properties(f"set by the server: {', '.join(server_set)}", *server_set)
-    missing = [
-        p.name
-        for p in dt.properties
-        if p.default is REQUIRED and not p.server_set and p.name not in given
-    ]
-    if missing:
-        raise invalid_properties(f"required: {', '.join(missing)}", *missing)
+    problems: dict[str, str] = {}
+    for name in given:
+        prop = dt.by_name.get(name)
+        if prop is None:
+            problems[name] = f"is not a {dt.name} property"
+        elif prop.server_set:
+            problems[name] = "is set by the server"
+    for p in dt.properties:
+        if p.default is REQUIRED and not p.server_set and p.name not in given:
+            problems[p.name] = "is required"
     record = copy.deepcopy(given)
-    check_properties(ctx, dt, record, list(given))
+    check_properties(ctx, dt, record, [k for k in given if k not in problems], problems)
     for p in dt.properties:
         if p.name not in record and p.name != "id":
             record[p.name] = p.default_value()
@@ -134,10 +137,12 @@ def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, An
 
 def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> tuple[Record, set[str]]:
     """Apply a PatchObject (§5.3); return the new record and the top-level properties touched."""
-    paths = sorted(patch)
-    for first, second in itertools.pairwise(paths):
-        if second.startswith(first + "/"):
-            raise SetError("invalidPatch", f"{first!r} is a prefix of {second!r}")
+    for path in patch:
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            prefix = "/".join(parts[:end])
+            if prefix in patch:
+                raise SetError("invalidPatch", f"{prefix!r} is a prefix of {path!r}")
     new = copy.deepcopy(current)
     touched: set[str] = set()
     for path, value in patch.items():
@@ -180,12 +185,14 @@ def update_one(
     if fixed:
         raise invalid_properties(f"cannot be changed: {', '.join(sorted(fixed))}", *sorted(fixed))
     check_properties(ctx, dt, new, sorted(touched))
+    requested = copy.deepcopy(new)
     dt.hooks.update(ctx, txn, current, new)
     new.pop("id", None)
     current.pop("id", None)
     if new != current:
         txn.put(dt.name, id, new)
-    changed = {k: v for k, v in new.items() if k not in touched and current.get(k) != v}
+    # §5.3: what changed in a way the patch did not ask for, even if the patch named it.
+    changed = {k: v for k, v in new.items() if requested.get(k) != v}
     return changed or None
 
 

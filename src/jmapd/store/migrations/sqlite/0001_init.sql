@@ -47,12 +47,15 @@ CREATE TABLE type_states (
     PRIMARY KEY (account_id, type)
 );
 
+-- A blob reference: permanent (uploader '' and expires NULL) once a record uses the blob;
+-- until then one per uploader, visible only to them (RFC 8620 §6.1), expiring.
 CREATE TABLE blobs (
     account_id TEXT NOT NULL,
     blob_id TEXT NOT NULL,
+    uploader TEXT NOT NULL,
     size INTEGER NOT NULL,
     expires REAL,
-    PRIMARY KEY (account_id, blob_id)
+    PRIMARY KEY (account_id, blob_id, uploader)
 );
 CREATE INDEX blobs_expires ON blobs (expires) WHERE expires IS NOT NULL;
 CREATE INDEX blobs_blob ON blobs (blob_id);

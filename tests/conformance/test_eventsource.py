@@ -1,0 +1,218 @@
+"""RFC 8620 §7.3: the event source, pushing StateChange objects (§7.1)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.conftest import Client, Server
+
+
+def eventsource_url(client: Client, types: str, closeafter: str, ping: str) -> str:
+    url = client.session()["eventSourceUrl"]
+    for var, value in {"types": types, "closeafter": closeafter, "ping": ping}.items():
+        url = url.replace("{" + var + "}", value)
+    return url
+
+
+class Events:
+    """A connected event source: read one server-sent event at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.lines = response.iter_lines()
+
+    def next(self) -> tuple[str, Any]:
+        """The next event as (name, data); comments come as ("comment", text)."""
+        fields: dict[str, str] = {}
+        comment = None
+        for line in self.lines:
+            if line == "":
+                if fields:
+                    return fields.get("event", "message"), orjson.loads(fields["data"])
+                if comment is not None:
+                    return "comment", comment
+                continue
+            if line.startswith(":"):
+                comment = line[1:].strip()
+                continue
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+        raise EOFError("the stream ended")
+
+    def ended(self) -> bool:
+        """True when the server closed the stream with nothing more in it."""
+        return all(line == "" for line in self.lines)
+
+
+@contextlib.contextmanager
+def connect(
+    client: Client, types: str = "*", closeafter: str = "state", ping: str = "0"
+) -> Iterator[Events]:
+    """Connect and wait for the opening comment, so the server has subscribed us."""
+    url = eventsource_url(client, types, closeafter, ping)
+    with client.http.stream("GET", url, timeout=httpx.Timeout(10, read=5)) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in response.headers
+        events = Events(response)
+        assert events.next()[0] == "comment"
+        yield events
+
+
+def create_note(client: Client, account_id: str, title: str = "pushed") -> str:
+    result = client.ok("Note/set", {"accountId": account_id, "create": {"n": {"title": title}}})
+    assert "n" in result["created"], result
+    state: str = result["newState"]
+    return state
+
+
+def create_folder(client: Client, account_id: str) -> str:
+    result = client.ok("Folder/set", {"accountId": account_id, "create": {"f": {"name": "F"}}})
+    assert "f" in result["created"], result
+    state: str = result["newState"]
+    return state
+
+
+def test_a_change_pushes_a_state_event_then_closes(
+    server: Server, alice: Client, ids: dict[str, str]
+) -> None:
+    other = server.client("alice@example.com")
+    with connect(alice) as events:
+        state = create_note(other, ids["alice"])
+        name, data = events.next()
+        assert name == "state"
+        assert data == {"@type": "StateChange", "changed": {ids["alice"]: {"Note": state}}}
+        assert events.ended()
+    assert other.ok("Note/get", {"accountId": ids["alice"], "ids": []})["state"] == state
+
+
+def test_changes_in_shared_accounts_are_pushed(
+    server: Server, alice: Client, ids: dict[str, str]
+) -> None:
+    other = server.client("alice@example.com")
+    with connect(alice) as events:
+        state = create_note(other, ids["bob"])
+        assert events.next() == (
+            "state",
+            {"@type": "StateChange", "changed": {ids["bob"]: {"Note": state}}},
+        )
+
+
+def test_changes_in_accounts_the_user_cannot_see_are_not_pushed(
+    server: Server, alice: Client, bob: Client, ids: dict[str, str]
+) -> None:
+    """Bob listens; a change in alice's account is not his business, one in his own is."""
+    with connect(bob) as events:
+        create_note(alice, ids["alice"])
+        state = create_note(alice, ids["bob"])
+        assert events.next() == (
+            "state",
+            {"@type": "StateChange", "changed": {ids["bob"]: {"Note": state}}},
+        )
+
+
+def test_one_request_changing_two_types_is_one_event(
+    server: Server, alice: Client, ids: dict[str, str]
+) -> None:
+    other = server.client("alice@example.com")
+    with connect(alice) as events:
+        response = other.request(
+            [
+                ["Note/set", {"accountId": ids["alice"], "create": {"n": {"title": "x"}}}, "a"],
+                ["Folder/set", {"accountId": ids["alice"], "create": {"f": {"name": "x"}}}, "b"],
+            ]
+        )["methodResponses"]
+        note_state, folder_state = response[0][1]["newState"], response[1][1]["newState"]
+        assert events.next() == (
+            "state",
+            {
+                "@type": "StateChange",
+                "changed": {ids["alice"]: {"Note": note_state, "Folder": folder_state}},
+            },
+        )
+
+
+def test_types_filter_pushes_only_those_types(
+    server: Server, alice: Client, ids: dict[str, str]
+) -> None:
+    other = server.client("alice@example.com")
+    with connect(alice, types="Folder") as events:
+        create_note(other, ids["alice"])  # filtered out: no event, the stream stays open
+        state = create_folder(other, ids["alice"])
+        assert events.next() == (
+            "state",
+            {"@type": "StateChange", "changed": {ids["alice"]: {"Folder": state}}},
+        )
+        assert events.ended()
+
+
+def test_types_filter_trims_an_event_to_those_types(
+    server: Server, alice: Client, ids: dict[str, str]
+) -> None:
+    other = server.client("alice@example.com")
+    with connect(alice, types="Folder,Setting") as events:
+        response = other.request(
+            [
+                ["Note/set", {"accountId": ids["alice"], "create": {"n": {"title": "x"}}}, "a"],
+                ["Folder/set", {"accountId": ids["alice"], "create": {"f": {"name": "x"}}}, "b"],
+            ]
+        )["methodResponses"]
+        folder_state = response[1][1]["newState"]
+        assert events.next() == (
+            "state",
+            {"@type": "StateChange", "changed": {ids["alice"]: {"Folder": folder_state}}},
+        )
+
+
+def test_closeafter_no_keeps_the_stream_open(
+    server: Server, alice: Client, ids: dict[str, str]
+) -> None:
+    other = server.client("alice@example.com")
+    with connect(alice, closeafter="no") as events:
+        first = create_note(other, ids["alice"])
+        assert events.next()[1]["changed"] == {ids["alice"]: {"Note": first}}
+        second = create_note(other, ids["alice"])
+        assert events.next()[1]["changed"] == {ids["alice"]: {"Note": second}}
+
+
+def test_ping_reports_its_interval(alice: Client) -> None:
+    """The server's minimum ping interval is 1 s (the RFC lets it choose, up to 30 s)."""
+    with connect(alice, closeafter="no", ping="1") as events:
+        started = time.monotonic()
+        assert events.next() == ("ping", {"interval": 1})
+        assert events.next() == ("ping", {"interval": 1})
+        assert 1.5 < time.monotonic() - started < 3
+
+
+def test_ping_interval_counts_from_the_last_event_sent(
+    server: Server, alice: Client, ids: dict[str, str]
+) -> None:
+    """A change the types filter drops sends nothing, so it must not delay the next ping."""
+    other = server.client("alice@example.com")
+    with connect(alice, types="Folder", closeafter="no", ping="1") as events:
+        started = time.monotonic()
+        time.sleep(0.6)
+        create_note(other, ids["alice"])
+        assert events.next() == ("ping", {"interval": 1})
+        assert time.monotonic() - started < 1.45
+
+
+def test_bad_parameters_are_400(alice: Client) -> None:
+    for closeafter, ping in [("sometimes", "0"), ("state", "soon"), ("state", "-1")]:
+        r = alice.http.get(eventsource_url(alice, "*", closeafter, ping))
+        assert r.status_code == 400, (closeafter, ping)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == 400
+
+
+def test_eventsource_needs_authentication(server: Server, alice: Client) -> None:
+    with httpx.Client() as http:
+        r = http.get(eventsource_url(alice, "*", "state", "0"))
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
