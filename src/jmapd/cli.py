@@ -50,8 +50,8 @@ def read_password(given: str | None, confirm: bool = True) -> str:
     return password
 
 
-def ensure_demo(store: SQLiteStore, data_dir: Path) -> None:
-    """On a first start with no accounts, make a demo account and print how to use it."""
+def ensure_demo(store: SQLiteStore, data_dir: Path, url: str) -> None:
+    """On a first start with no accounts, make a demo account; print how to use it."""
     creds = data_dir / DEMO_FILE
     if not store.list_accounts():
         password = secrets.token_urlsafe(12)
@@ -61,7 +61,7 @@ def ensure_demo(store: SQLiteStore, data_dir: Path) -> None:
     if creds.exists() and store.account_by_name(DEMO_ACCOUNT):
         user = creds.read_text().strip()
         print(f"jmapd: demo account {user.split(':', 1)[0]}  password {user.split(':', 1)[1]}")
-        print(f"jmapd: try  curl -u '{user}' http://HOST:PORT/jmap/session")
+        print(f"jmapd: try  curl -u '{user}' {url}/jmap/session")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -72,15 +72,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(config)
-    ensure_demo(store, config.data_dir)
-    store.close()
     host, _, port = str(config.listen).rpartition(":")
     tls = bool(config.tls_cert and config.tls_key)
+    url = f"{'https' if tls else 'http'}://{host or '127.0.0.1'}:{port}"
+    ensure_demo(store, config.data_dir, url)
+    store.close()
     os.environ["JMAPD_RESOLVED_CONFIG"] = orjson.dumps(config.values).decode()
-    scheme = "https" if tls else "http"
-    print(
-        f"jmapd: serving {scheme}://{host.strip('[]')}:{port}/ from {config.data_dir}", flush=True
-    )
+    print(f"jmapd: serving {url}/ from {config.data_dir}", flush=True)
     Granian(
         "jmapd.http.asgi:app",
         address=host.strip("[]") or "127.0.0.1",

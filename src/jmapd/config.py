@@ -57,6 +57,12 @@ SCHEMA: tuple[Option, ...] = (
     Option(
         "tombstone_ttl", int, 30 * 86400, "Seconds destroyed records are remembered for /changes."
     ),
+    Option(
+        "housekeeping_interval",
+        int,
+        600,
+        "Seconds between runs that expire unused uploads and old tombstones.",
+    ),
     Option("auth_cache_ttl", int, 300, "Seconds a verified credential is remembered in memory."),
     Option("log_level", str, "info", "Logging level: debug, info, warning or error.", True),
     Option(

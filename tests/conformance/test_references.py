@@ -229,7 +229,11 @@ def test_json_pointer_escapes_and_indexes(alice: Client) -> None:
     }
     for path, value in cases.items():
         assert resolved(alice, source, path) == ["Core/echo", {"v": value}, "r"], path
-    for path in ("/a~1b/*", "/list/*/k/0", "/a~2b", "/a/b", "/~1", "/list/3", "/list/-"):
+    bad = ["/a~1b/*", "/list/*/k/0", "/a~2b", "/a/b", "/~1", "/list/3", "/list/-", "/list/01"]
+    # RFC 6901 §4: an array index is ASCII digits; not other Unicode digits, and a huge one
+    # is past the end like any other.
+    bad += ["/list/\u0661", "/list/\u00b2", "/list/1.0", "/list/+1", "/list/" + "9" * 5000]
+    for path in bad:
         response = resolved(alice, source, path)
         assert response[0] == "error", path
         assert response[1]["type"] == "invalidResultReference", path

@@ -94,11 +94,29 @@ def test_json_content_type_with_parameters_is_accepted(alice: Client) -> None:
         assert r.json()["methodResponses"] == [["Core/echo", {"a": 1}, "c1"]]
 
 
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [255, 300, 1000])
+def test_deep_nesting_is_answered_or_refused(alice: Client, depth: int) -> None:
+    """§3.6.1, RFC 8259 §9: a parser may limit nesting depth; a request past the server's
+    limit is notJSON (like 5000 levels above). Either it is refused so, or it is answered in
+    full: never a server error after its methods ran."""
+    r = post_raw(alice, request_bytes('{"x": ' + "[" * depth + '"leaf"' + "]" * depth + "}"))
+    if r.status_code == 200:
+        assert r.json()["methodResponses"] == [["Core/echo", {"x": nested(depth)}, "c1"]]
+    else:
+        assert_problem(r, "notJSON", 400)
+    assert_still_serving(alice)
+
+
 def test_nesting_within_reason_is_accepted(alice: Client) -> None:
     """§3.1: a request nested a little deep is still a request (the depth limit is a guard)."""
-    value: Any = "leaf"
-    for _ in range(100):
-        value = [value]
+    value = nested(100)
     response = alice.request([["Core/echo", {"x": value}, "c1"]])
     assert response["methodResponses"] == [["Core/echo", {"x": value}, "c1"]]
 

@@ -204,15 +204,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return problem(RequestError("about:blank", status, str(detail), headers=headers))
 
 
-async def housekeeping(server: Server, every: float = 600) -> None:
+async def housekeeping(server: Server) -> None:
     """Expire unused uploads and old tombstones, forever."""
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(server.config.housekeeping_interval)
         try:
             now = time.time()
             unused = await anyio.to_thread.run_sync(server.store.expire_blobs, now)
             for blob_id in unused:
-                server.blobs.remove_unused(blob_id, min_age=3600)
+                # A file younger than an upload's life may be a re-upload racing this sweep.
+                server.blobs.remove_unused(blob_id, min_age=server.config.upload_ttl)
             await anyio.to_thread.run_sync(
                 server.store.purge_tombstones, now - server.config.tombstone_ttl
             )
