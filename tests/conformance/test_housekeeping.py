@@ -50,7 +50,7 @@ def test_an_unused_upload_and_its_file_are_removed(swept: tuple[Server, Client, 
 
 
 def test_old_tombstones_are_forgotten(swept: tuple[Server, Client, str]) -> None:
-    server, gus, gus_id = swept
+    _, gus, gus_id = swept
     created = gus.ok("Note/set", {"accountId": gus_id, "create": {"n": {"title": "gone"}}})
     before = created["oldState"]
     note_id = created["created"]["n"]["id"]

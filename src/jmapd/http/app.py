@@ -101,15 +101,7 @@ class Server:
 
 
 async def read_body(request: Request, limit: int, name: str, status: int) -> bytes:
-    # The rest of a refused body is left unread and the server drops the connection: say so
-    # (Connection: close), or a client reusing it loses its next request.
-    too_large = RequestError(
-        "limit",
-        status,
-        f"the body is larger than {limit} octets",
-        headers={"Connection": "close"},
-        limit=name,
-    )
+    too_large = RequestError("limit", status, f"the body is larger than {limit} octets", limit=name)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -186,9 +178,18 @@ def routes(server: Server) -> list[Route]:
     ]
 
 
+def closing(request: Request, response: Response) -> Response:
+    """An error to a request with a body may come before the body is read (authentication,
+    limits, routing); the server then drops the connection rather than read the rest, so the
+    response says so (Connection: close), or a client reusing it loses its next request."""
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        response.headers["Connection"] = "close"
+    return response
+
+
 async def request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return problem(exc)
+    return closing(request, problem(exc))
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -201,7 +202,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     detail = getattr(exc, "detail", "") or "error"
     # Keep the exception's headers: a 405 must say what is allowed (RFC 9110 §15.5.6).
     headers = dict(getattr(exc, "headers", None) or {})
-    return problem(RequestError("about:blank", status, str(detail), headers=headers))
+    return closing(
+        request, problem(RequestError("about:blank", status, str(detail), headers=headers))
+    )
 
 
 async def housekeeping(server: Server) -> None:
