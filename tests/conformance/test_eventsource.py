@@ -216,3 +216,36 @@ def test_eventsource_needs_authentication(server: Server, alice: Client) -> None
         r = http.get(eventsource_url(alice, "*", "state", "0"))
     assert r.status_code == 401
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_changes_made_by_another_process_are_pushed(tmp_path: Any) -> None:
+    """Two jmapd processes on one data directory (as several workers or nodes are): an event
+    source on one hears of changes committed through the other (the bus polls the store's
+    states), in order, up to the newest."""
+    from tests.conftest import jmapd, start_server, stop_server
+
+    jmapd(tmp_path, "account", "add", "hal@example.com", "--password", "hal-secret")
+    (hal_id,) = [line.split()[0] for line in jmapd(tmp_path, "account", "list").splitlines()]
+    first = start_server(tmp_path)
+    second = start_server(tmp_path)
+    try:
+        listener = first.client_with(("hal@example.com", "hal-secret"))
+        writer = second.client_with(("hal@example.com", "hal-secret"))
+        states = []
+        with connect(listener, types="Note", closeafter="no", ping="1") as events:
+            for i in range(5):
+                result = writer.ok(
+                    "Note/set", {"accountId": hal_id, "create": {"n": {"title": f"w{i}"}}}
+                )
+                states.append(result["newState"])
+            seen = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (not seen or seen[-1] != states[-1]):
+                name, data = events.next()
+                if name == "state":
+                    seen.append(data["changed"][hal_id]["Note"])
+        assert seen[-1] == states[-1]
+        assert [int(s) for s in seen] == sorted(int(s) for s in seen)  # never backwards
+    finally:
+        stop_server(second)
+        stop_server(first)
