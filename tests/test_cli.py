@@ -217,8 +217,24 @@ def test_read_only_token(fresh: Server) -> None:
     token = jmapd(fresh.data, "token", "create", "ro@example.com", "--read-only").strip()
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as http:
         session = http.get(fresh.base + "/jmap/session").json()
-    (account,) = session["accounts"].values()
-    assert account["isReadOnly"] is True
+        (account_id,) = session["accounts"]
+        # The account itself is not read-only; the token's policy forbids writes.
+        assert session["accounts"][account_id]["isReadOnly"] is False
+        body = {
+            "using": ["urn:ietf:params:jmap:core"],
+            "methodCalls": [
+                [
+                    "Blob/copy",
+                    {"fromAccountId": account_id, "accountId": account_id, "blobIds": []},
+                    "c1",
+                ]
+            ],
+        }
+        r = http.post(fresh.base + "/jmap/api", json=body)
+    assert r.json()["methodResponses"][0][:2] == [
+        "error",
+        {"type": "forbidden", "description": "this API token may only read"},
+    ]
 
 
 def test_two_tokens_with_the_same_name_fail(tmp_path: Path) -> None:

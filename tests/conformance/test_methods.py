@@ -19,14 +19,13 @@ def assert_error(response: list[Any], type: str, call_id: str = "c0") -> dict[st
     assert args["type"] == type, args
     assert set(args) <= {"type", "description"}, args
     assert isinstance(args.get("description", ""), str)
-    return args
+    return dict(args)
 
 
 def error_of(client: Client, name: str, args: dict[str, Any], using: list[str] = USING) -> str:
     """The error type of one call (with an echo after it, which must still run)."""
-    responses = client.request([[name, args, "c0"], ["Core/echo", {"after": True}, "c1"]], using)[
-        "methodResponses"
-    ]
+    calls = [[name, args, "c0"], ["Core/echo", {"after": True}, "c1"]]
+    responses = client.request(calls, using)["methodResponses"]
     assert len(responses) == 2, responses
     assert responses[1] == ["Core/echo", {"after": True}, "c1"]
     assert responses[0][0] == "error", responses[0]
@@ -50,7 +49,7 @@ def test_echo_returns_exactly_its_arguments(alice: Client) -> None:
 def test_echo_keeps_every_json_value(alice: Client) -> None:
     """§4: "returns exactly the same arguments as it is given", whatever they are (and with
     no accountId, which it does not take)."""
-    args = {
+    args: dict[str, Any] = {
         "null": None,
         "false": False,
         "int": -(2**53) + 1,
@@ -124,6 +123,7 @@ def test_unknown_argument(alice: Client, ids: dict[str, str]) -> None:
 
 def test_argument_of_the_wrong_type(alice: Client, ids: dict[str, str]) -> None:
     account = ids["alice"]
+    args: dict[str, Any]
     for args in (
         {"accountId": account, "ids": "abc"},
         {"accountId": account, "ids": [1]},
@@ -248,13 +248,12 @@ def test_argument_and_its_reference_together(alice: Client, ids: dict[str, str])
 # §3.6.2 account errors
 
 
-def test_account_not_found(server: Server, alice: Client, ids: dict[str, str]) -> None:
+def test_account_not_found(alice: Client, bob: Client, ids: dict[str, str]) -> None:
     """§3.6.2 accountNotFound: an unknown id, and an account the user has no access to."""
     assert error_of(alice, "Note/get", {"accountId": "nosuchaccount", "ids": []}) == (
         "accountNotFound"
     )
     assert error_of(alice, "Note/set", {"accountId": "nosuchaccount"}) == "accountNotFound"
-    bob = server.client("bob@example.com")
     assert error_of(bob, "Note/get", {"accountId": ids["alice"], "ids": []}) == "accountNotFound"
     assert error_of(bob, "Note/query", {"accountId": ids["alice"]}) == "accountNotFound"
     assert error_of(bob, "Note/get", {"accountId": ids["carol"], "ids": []}) == "accountNotFound"
@@ -306,7 +305,7 @@ def test_read_only_token_is_forbidden_to_write(server: Server, ids: dict[str, st
 # §3.6.2 serverFail
 
 
-def test_server_fail_affects_only_its_call(alice: Client, server: Server) -> None:
+def test_server_fail_affects_only_its_call(alice: Client) -> None:
     """§3.6.2 serverFail: a bug in a handler fails that call only; the batch goes on."""
     responses = alice.request(
         [
@@ -327,9 +326,7 @@ def test_server_fail_affects_only_its_call(alice: Client, server: Server) -> Non
 # §3.6.2, §3.4: every error in one batch, in order
 
 
-def test_batch_continues_after_every_error(
-    server: Server, alice: Client, ids: dict[str, str]
-) -> None:
+def test_batch_continues_after_every_error(alice: Client, ids: dict[str, str]) -> None:
     """§3.6.2: "Any further method calls in the request MUST then be processed as normal";
     §3.4: responses in the order the calls were processed, each with its call id."""
     reference = {"resultOf": "nope", "name": "Note/query", "path": "/ids"}

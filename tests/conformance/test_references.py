@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.conftest import Client, Server
+from tests.conftest import Client
 
 
 def marker(name: str) -> str:
@@ -19,6 +19,13 @@ def marker(name: str) -> str:
 
 def ref(result_of: str, name: str, path: str) -> dict[str, str]:
     return {"resultOf": result_of, "name": name, "path": path}
+
+
+def by_id(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Records by id: /get may answer in any order (§5.1)."""
+    out = {record["id"]: record for record in records}
+    assert len(out) == len(records), records
+    return out
 
 
 def responses_by_id(response: dict[str, Any]) -> dict[str, list[Any]]:
@@ -124,15 +131,12 @@ def test_the_rfc_example_chain(alice: Client, ids: dict[str, str]) -> None:
     assert t0["position"] == 0
 
     t1 = response["t1"][1]
-    # /get may answer in any order (§5.1); the ids are the query's, with only id and folderId.
-    assert sorted(t1["list"], key=lambda n: n["id"]) == sorted(
-        [
-            {"id": made["n1"], "folderId": made["f1"]},
-            {"id": made["n2"], "folderId": made["f2"]},
-            {"id": made["n3"], "folderId": made["f1"]},
-        ],
-        key=lambda n: n["id"],
-    )
+    # The query's ids, with only id and folderId.
+    assert by_id(t1["list"]) == {
+        made["n1"]: {"id": made["n1"], "folderId": made["f1"]},
+        made["n2"]: {"id": made["n2"], "folderId": made["f2"]},
+        made["n3"]: {"id": made["n3"], "folderId": made["f1"]},
+    }
     assert t1["notFound"] == []
 
     # `*` maps over the list: one folderId per note, in list order, duplicates kept.
@@ -142,17 +146,18 @@ def test_the_rfc_example_chain(alice: Client, ids: dict[str, str]) -> None:
 
     t2 = response["t2"][1]
     # §5.1: an id asked for twice is answered once.
-    assert sorted(t2["list"], key=lambda f: f["id"]) == sorted(
-        [
-            {"id": made["f1"], "name": f"{title} folder 1", "noteIds": [made["n1"], made["n3"]]},
-            {
-                "id": made["f2"],
-                "name": f"{title} folder 2",
-                "noteIds": [made["n2"], made["n4"], made["n6"]],
-            },
-        ],
-        key=lambda f: f["id"],
-    )
+    assert by_id(t2["list"]) == {
+        made["f1"]: {
+            "id": made["f1"],
+            "name": f"{title} folder 1",
+            "noteIds": [made["n1"], made["n3"]],
+        },
+        made["f2"]: {
+            "id": made["f2"],
+            "name": f"{title} folder 2",
+            "noteIds": [made["n2"], made["n4"], made["n6"]],
+        },
+    }
     assert t2["notFound"] == []
 
     # `*` then an array: the arrays are flattened into one, in order.
@@ -161,13 +166,10 @@ def test_the_rfc_example_chain(alice: Client, ids: dict[str, str]) -> None:
     assert sorted(note_ids) == sorted(made[n] for n in ("n1", "n3", "n2", "n4", "n6"))
 
     t3 = response["t3"][1]
-    assert sorted(t3["list"], key=lambda n: n["id"]) == sorted(
-        [
-            {"id": made[n], "title": f"{title} {n}", "priority": 6 - int(n[1])}
-            for n in ("n1", "n2", "n3", "n4", "n6")
-        ],
-        key=lambda n: n["id"],
-    )
+    assert by_id(t3["list"]) == {
+        made[n]: {"id": made[n], "title": f"{title} {n}", "priority": 6 - int(n[1])}
+        for n in ("n1", "n2", "n3", "n4", "n6")
+    }
     assert t3["notFound"] == []
 
 
@@ -239,9 +241,7 @@ def test_json_pointer_escapes_and_indexes(alice: Client) -> None:
         assert response[1]["type"] == "invalidResultReference", path
 
 
-def test_reference_finds_the_first_response_of_the_call(
-    alice: Client, server: Server, ids: dict[str, str]
-) -> None:
+def test_reference_finds_the_first_response_of_the_call(alice: Client, ids: dict[str, str]) -> None:
     """§3.7 step 1-2: the *first* response with that call id is taken, then its name is
     checked. Note/copy with onSuccessDestroyOriginal answers Note/copy then an implicit
     Note/set under the same call id (§5.4), so a reference naming Note/set fails."""

@@ -19,7 +19,7 @@ PROBLEM = "urn:ietf:params:jmap:error:"
 
 
 def limits(client: Client) -> dict[str, Any]:
-    return client.session()["capabilities"][CORE]
+    return dict(client.session()["capabilities"][CORE])
 
 
 def assert_problem(r: httpx.Response, type: str, status: int, **extra: Any) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def assert_problem(r: httpx.Response, type: str, status: int, **extra: Any) -> d
     assert isinstance(body["detail"], str) and body["detail"]
     for key, value in extra.items():
         assert body[key] == value
-    return body
+    return dict(body)
 
 
 def assert_still_serving(client: Client) -> None:
@@ -254,6 +254,8 @@ def test_max_size_request(alice: Client) -> None:
     assert r.json()["methodResponses"] == [["Core/echo", {"pad": True}, "c1"]]
     r = post_raw(alice, padded_request(most + 1))
     assert_problem(r, "limit", 400, limit="maxSizeRequest")
+    # The rest of the body is not read: the server closes the connection and says so.
+    assert r.headers["connection"] == "close"
     assert_still_serving(alice)
 
 
@@ -269,6 +271,7 @@ def test_max_size_request_without_content_length(alice: Client) -> None:
     r = alice.http.post("/jmap/api", content=chunks(), headers={"Content-Type": "application/json"})
     assert "content-length" not in r.request.headers
     assert_problem(r, "limit", 400, limit="maxSizeRequest")
+    assert r.headers["connection"] == "close"
     assert_still_serving(alice)
 
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 
-from ..passwords import token_hash, verify_password
+from ..passwords import hash_password, token_hash, verify_password
 from ..protocol.errors import RequestError
 from ..protocol.registry import User
 from ..store.base import Store
 
+_DUMMY_HASH = hash_password("no such account")
 CHALLENGE = 'Basic realm="jmapd", charset="UTF-8", Bearer realm="jmapd"'
 
 
@@ -62,7 +63,9 @@ class Authenticator:
                 raise unauthorized("malformed Basic credentials") from None
             name, sep, password = decoded.partition(":")
             account = self.store.account_by_name(name) if sep else None
-            if account is None or not verify_password(account.password_hash, password):
+            # An unknown name costs the same argon2 check, so timing does not tell names apart.
+            known = account.password_hash if account else _DUMMY_HASH
+            if not verify_password(known, password) or account is None:
                 raise unauthorized("wrong username or password")
             return User(account.id, account.name, credential=("password", account.password_hash))
         if scheme == "bearer":

@@ -31,7 +31,9 @@ def _content(server: Server, user: User) -> dict[str, Any]:
         accounts[access.account_id] = {
             "name": access.name,
             "isPersonal": access.is_personal,
-            "isReadOnly": access.is_read_only or user.read_only,
+            # A read-only token does not make the account read-only: its writes are
+            # `forbidden` by the token's policy (RFC 8620 §3.6.2), not `accountReadOnly`.
+            "isReadOnly": access.is_read_only,
             "accountCapabilities": capabilities,
         }
         if access.is_personal:
