@@ -13,10 +13,11 @@ loopback port serving bench/bare_app.py (raw ASGI ``app`` and Starlette
 
 The load generator runs in this process, on uvloop if importable (it only
 makes the client cheaper, so that more of the 2 cores go to the server).
-Optional variant ``uvicorn-zttp`` (uvicorn's HTTP/2-capable ``--http zttp``
-protocol) runs only if the ``zttp`` package is importable; set
-ZTTP_PATH=/some/dir to add a directory holding it (e.g. a
-``pip install --target`` dir) to the server's PYTHONPATH.
+Optional variants: ``uvicorn-zttp`` (uvicorn's HTTP/2-capable ``--http zttp``
+protocol) runs only if the ``zttp`` package is importable, ``granian-rloop`` only
+if ``rloop`` is; set ZTTP_PATH / RLOOP_PATH to a directory holding it (e.g. a
+``pip install --target`` dir) to add it to that server's PYTHONPATH only.
+``granian-asyncio`` is granian on the stdlib loop (what you get without uvloop).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import argparse
 import asyncio
 import contextlib
 import datetime as _dt
+import functools
 import http.client
+import importlib.metadata
 import json
 import os
 import platform
@@ -47,18 +50,26 @@ BODY = b'{"using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{"he
 APPS = {"raw": "bare_app:app", "starlette": "bare_app:starlette_app"}
 
 
-def _zttp_env() -> dict[str, str] | None:
-    """Env for a server that needs zttp, or None if zttp is not importable."""
-    extra = os.environ.get("ZTTP_PATH", "")
+# Optional variants that need a package which is not a project dependency:
+# server -> (module to import, env var naming an extra PYTHONPATH dir holding it).
+NEEDS = {"uvicorn-zttp": ("zttp", "ZTTP_PATH"), "granian-rloop": ("rloop", "RLOOP_PATH")}
+
+
+def _server_env(name: str) -> tuple[bool, dict[str, str] | None]:
+    """(usable, env) for a server; env None means inherit ours."""
+    if name not in NEEDS:
+        return True, None
+    module, var = NEEDS[name]
     env = dict(os.environ)
+    extra = os.environ.get(var, "")
     if extra:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH", "")) if p)
-    r = subprocess.run([PY, "-c", "import zttp"], env=env, capture_output=True)
-    return env if r.returncode == 0 else None
+    r = subprocess.run([PY, "-c", f"import {module}"], env=env, capture_output=True)
+    return r.returncode == 0, env
 
 
 # name -> function(port, target, workers, tls: (cert, key) | None) -> argv
-def _granian(port, target, workers=1, tls=None):
+def _granian(port, target, workers=1, tls=None, loop=None):
     argv = [
         PY,
         "-m",
@@ -73,7 +84,9 @@ def _granian(port, target, workers=1, tls=None):
         str(workers),
         "--log-level",
         "warning",
-    ]  # loop: default 'auto' (rloop>uvloop>asyncio)
+    ]
+    if loop:  # default 'auto' picks rloop > uvloop > asyncio, whichever is importable
+        argv += ["--loop", loop]
     if tls:
         argv += ["--http", "auto", "--ssl-certificate", tls[0], "--ssl-keyfile", tls[1]]
     return [*argv, target]
@@ -175,6 +188,8 @@ SERVERS = {
     "uvicorn": _uvicorn,
     "hypercorn": _hypercorn,
     "uvicorn-zttp": _uvicorn_zttp,
+    "granian-asyncio": functools.partial(_granian, loop="asyncio"),
+    "granian-rloop": functools.partial(_granian, loop="rloop"),
 }
 DEFAULT_SERVERS = ["granian", "uvicorn", "hypercorn"]
 
@@ -355,26 +370,25 @@ def _run_quiet(url, c, duration, warmup, pids, max_other, tries=6, max_wait=60.0
     return best
 
 
-def bench(servers, apps, concurrencies, duration, warmup, repeat, max_other=0.25) -> list[dict]:
+def bench(
+    servers, apps, concurrencies, duration, warmup, repeat, max_other=0.25, workers=1
+) -> list[dict]:
     """Each round starts every (server, app) in turn, one at a time, and runs every
     concurrency once; rounds interleave so that noise from other load on the machine
     is spread over all servers. The median round (by req/s) is reported per cell."""
-    zenv = _zttp_env()
+    envs = {name: _server_env(name) for name in servers}
     cells: dict[tuple[str, str, int], list] = {}
     argvs: dict[tuple[str, str], str] = {}
     for rnd in range(repeat):
         for name in servers:
-            env = None
-            if name == "uvicorn-zttp":
-                if zenv is None:
-                    print(
-                        f"# skipping {name}: zttp not importable (set ZTTP_PATH)", file=sys.stderr
-                    )
-                    continue
-                env = zenv
+            usable, env = envs[name]
+            if not usable:
+                module, var = NEEDS[name]
+                print(f"# skipping {name}: {module} not importable (set {var})", file=sys.stderr)
+                continue
             for app_name in apps:
                 port = free_port()
-                argv = SERVERS[name](port, APPS[app_name])
+                argv = SERVERS[name](port, APPS[app_name], workers=workers)
                 argvs[name, app_name] = " ".join(argv[1:])
                 srv = ServerProc(name, argv, port, env=env)
                 try:
@@ -406,6 +420,7 @@ def bench(servers, apps, concurrencies, duration, warmup, repeat, max_other=0.25
         rows.append(
             {
                 "server": name,
+                "workers": workers,
                 "app": app_name,
                 "concurrency": c,
                 "rps": med.rps,
@@ -428,13 +443,14 @@ def bench(servers, apps, concurrencies, duration, warmup, repeat, max_other=0.25
 
 def markdown_table(rows: list[dict]) -> str:
     out = [
-        "| server | app | concurrency | req/s | p50 ms | p99 ms | errors | server CPU (cores) "
-        "| server CPU µs/req | other load (cores, max) | req/s of each run |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| server | workers | app | concurrency | req/s | p50 ms | p99 ms | errors "
+        "| server CPU (cores) | server CPU µs/req | other load (cores, max) | req/s of each run |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         out.append(
-            f"| {r['server']} | {r['app']} | {r['concurrency']} | {r['rps']:.0f} | "
+            f"| {r['server']} | {r['workers']} | {r['app']} | {r['concurrency']} | "
+            f"{r['rps']:.0f} | "
             f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['errors']} | "
             f"{r['server_cpu_cores']:.2f} | {r['server_cpu_us_per_req'] or float('nan'):.0f} | "
             f"{r['other_cpu_cores_max']:.2f} | "
@@ -476,15 +492,12 @@ def check_tls(servers: list[str], workers: int = 2) -> list[dict]:
     import httpx  # only needed for this check (with h2 for HTTP/2)
 
     rows = []
-    zenv = _zttp_env()
     with tempfile.TemporaryDirectory(dir=HERE, prefix=".tls-") as d:
         tls = _make_cert(Path(d))
         for name in servers:
-            env = None
-            if name == "uvicorn-zttp":
-                if zenv is None:
-                    continue
-                env = zenv
+            usable, env = _server_env(name)
+            if not usable:
+                continue
             port = free_port()
             argv = SERVERS[name](port, APPS["raw"], workers=workers, tls=tls)
             srv = ServerProc(name, argv, port, env=env, tls=True)
@@ -520,24 +533,19 @@ def machine_info() -> dict:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    versions = {}
-    for pkg in ("granian", "uvicorn", "hypercorn", "starlette", "uvloop", "httptools", "zttp"):
+    versions: dict[str, str | None] = {}
+    for pkg in ("granian", "uvicorn", "hypercorn", "starlette", "uvloop", "httptools"):
         try:
-            from importlib.metadata import version
-
-            versions[pkg] = version(pkg)
-        except Exception:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
             versions[pkg] = None
-    if versions["zttp"] is None and _zttp_env() is not None:
-        versions["zttp"] = (
-            subprocess.run(
-                [PY, "-c", "from importlib.metadata import version; print(version('zttp'))"],
-                env=_zttp_env(),
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            or "importable"
-        )
+    for name, (module, _var) in NEEDS.items():  # optional extras, maybe on an extra path
+        usable, env = _server_env(name)
+        versions[module] = None
+        if usable:
+            code = f"from importlib.metadata import version; print(version({module!r}))"
+            out = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)
+            versions[module] = out.stdout.strip() or "importable"
     return {
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
@@ -571,6 +579,7 @@ def main(argv=None) -> int:
         help="retry a run if other processes used more than this many cores during it "
         "(default 0.25; use a large value to disable on a busy machine)",
     )
+    p.add_argument("--workers", type=int, default=1, help="worker processes per server")
     p.add_argument("--json", type=Path, help="write raw results + machine info as JSON here")
     a = p.parse_args(argv)
 
@@ -585,7 +594,14 @@ def main(argv=None) -> int:
         []
         if a.tls_only
         else bench(
-            a.servers, a.apps, a.concurrency, a.duration, a.warmup, a.repeat, a.max_other_load
+            a.servers,
+            a.apps,
+            a.concurrency,
+            a.duration,
+            a.warmup,
+            a.repeat,
+            a.max_other_load,
+            a.workers,
         )
     )
     tls_rows = []

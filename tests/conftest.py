@@ -33,6 +33,56 @@ LIMITS = {
 }
 
 
+# The storage backends every server test runs on; scripts/test sets JMAPD_TEST_BACKENDS.
+BACKENDS = os.environ.get("JMAPD_TEST_BACKENDS", "sqlite,postgresql").split(",")
+POSTGRES_ADMIN = os.environ.get(
+    "JMAPD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+class Databases:
+    """One fresh database per data directory, on the backend the running tests are using."""
+
+    def __init__(self) -> None:
+        self.backend = "sqlite"
+        self.by_data: dict[Path, str] = {}
+        self.created: list[str] = []
+
+    def url(self, data: Path) -> str:
+        if data not in self.by_data:
+            self.by_data[data] = self._create() if self.backend == "postgresql" else ""
+        return self.by_data[data]
+
+    def _create(self) -> str:
+        import secrets
+
+        import psycopg
+
+        name = "jmapd_test_" + secrets.token_hex(6)
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        self.created.append(name)
+        return POSTGRES_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        if not self.created:
+            return
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            for name in self.created:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.created.clear()
+
+
+DATABASES = Databases()
+
+
+def database_env(data: Path) -> dict[str, str]:
+    url = DATABASES.url(data)
+    return {"JMAPD_DATABASE": url} if url else {}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,6 +93,7 @@ def jmapd(data: Path, *args: str, input: str | None = None) -> str:
     """Run the jmapd command line against a data directory; return its output."""
     result = subprocess.run(
         [sys.executable, "-m", "jmapd.cli", *args, "--data", str(data)],
+        env={**os.environ, **database_env(data)},
         input=input,
         capture_output=True,
         text=True,
@@ -133,6 +184,7 @@ def start_server(
     environ = dict(os.environ)
     environ.update(LIMITS)
     environ["JMAPD_EXTRA_MODULES"] = "engine_types"
+    environ.update(database_env(data))
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SUPPORT), environ.get("PYTHONPATH")]))
     environ.update(env or {})
     log = open(data / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
@@ -182,8 +234,16 @@ def stop_server(server: Server) -> None:
     server.logfile.close()
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The storage backend of the servers this test starts: every server test runs on each."""
+    DATABASES.backend = request.param
+    yield request.param
+    DATABASES.drop_all()
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("jmapd")
     passwords = {
         "alice@example.com": "alice-secret",

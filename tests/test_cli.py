@@ -13,14 +13,21 @@ import httpx
 import pytest
 
 from jmapd.config import SCHEMA, ConfigError, load, reference_markdown
-from tests.conftest import Server, jmapd, start_server, stop_server
+from tests.conftest import Server, database_env, jmapd, start_server, stop_server
 
 ACCOUNT_LINE = re.compile(r"^(a[a-z0-9]{9}) (\S+)$")
 
+# The command line and the servers it provisions run on each storage backend.
+pytestmark = pytest.mark.usefixtures("backend")
 
-def cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the command line without JMAPD_* variables; the caller checks the exit code."""
+
+def cli(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line without JMAPD_* variables but `env`; the caller checks the exit
+    code."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("JMAPD_")}
+    environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "jmapd.cli", *args],
         input=input,
@@ -32,7 +39,8 @@ def cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str
 
 
 def run(data: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return cli(*args, "--data", str(data), input=input)
+    """The command line on a data directory and its database (of the backend under test)."""
+    return cli(*args, "--data", str(data), input=input, env=database_env(data))
 
 
 def accounts(data: Path) -> dict[str, str]:
@@ -52,7 +60,7 @@ def status(server: Server, auth: httpx.Auth | tuple[str, str] | None = None, **k
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def fresh(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server started on an empty data directory, remembering no credentials (so every
     change made with the command line shows at once)."""
     data = tmp_path_factory.mktemp("fresh")
@@ -363,7 +371,10 @@ def test_config_flags_and_errors_on_the_command_line(tmp_path: Path) -> None:
     # The data directory comes from the file unless the flag says otherwise.
     good = tmp_path / "good.toml"
     good.write_text(f"data = '{tmp_path / 'elsewhere'}'\n")
-    result = cli("account", "add", "x@example.com", "--password", "p", "--config", str(good))
+    env = database_env(tmp_path / "elsewhere")
+    args = ("account", "add", "x@example.com", "--password", "p", "--config", str(good))
+    result = cli(*args, env=env)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "elsewhere" / "jmapd.sqlite3").exists()
+    if not env:  # SQLite: the database lives in the data directory the file named
+        assert (tmp_path / "elsewhere" / "jmapd.sqlite3").exists()
     assert jmapd(tmp_path / "elsewhere", "account", "list").endswith(" x@example.com\n")

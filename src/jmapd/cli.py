@@ -6,7 +6,6 @@ import argparse
 import getpass
 import os
 import secrets
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ import orjson
 
 from . import config as configuration
 from .passwords import hash_password, new_token, token_hash
-from .store.sqlite import SQLiteStore
+from .store import open_store as open_configured_store
+from .store.sql import SQLStore
 
 DEMO_ACCOUNT = "demo@localhost"
 DEMO_FILE = "demo-credentials.txt"
@@ -24,7 +24,7 @@ DEMO_FILE = "demo-credentials.txt"
 def add_config_flags(parser: argparse.ArgumentParser, serve: bool = False) -> None:
     parser.add_argument("--config", help="TOML configuration file (or JMAPD_CONFIG)")
     for option in configuration.SCHEMA:
-        if option.flag and (serve or option.name == "data"):
+        if option.flag and (serve or option.name in ("data", "database")):
             parser.add_argument(
                 option.cli, dest=option.name, type=option.type, default=None, help=option.help
             )
@@ -35,8 +35,11 @@ def load_config(args: argparse.Namespace) -> configuration.Config:
     return configuration.load(args.config, overrides)
 
 
-def open_store(config: configuration.Config) -> SQLiteStore:
-    return SQLiteStore(config.data_dir / "jmapd.sqlite3")
+def open_store(config: configuration.Config) -> SQLStore:
+    try:
+        return open_configured_store(config)
+    except ValueError as e:
+        raise SystemExit(f"jmapd: {e}") from None
 
 
 def read_password(given: str | None, confirm: bool = True) -> str:
@@ -50,7 +53,7 @@ def read_password(given: str | None, confirm: bool = True) -> str:
     return password
 
 
-def ensure_demo(store: SQLiteStore, data_dir: Path, url: str) -> None:
+def ensure_demo(store: SQLStore, data_dir: Path, url: str) -> None:
     """On a first start with no accounts, make a demo account; print how to use it."""
     creds = data_dir / DEMO_FILE
     if not store.list_accounts():
@@ -94,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _account_or_exit(store: SQLiteStore, name: str) -> Any:
+def _account_or_exit(store: SQLStore, name: str) -> Any:
     account = store.account_by_name(name)
     if account is None:
         raise SystemExit(f"jmapd: no account {name}")
@@ -130,7 +133,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         token = new_token()
         try:
             store.create_token(token_hash(token), account.id, args.name, args.read_only)
-        except sqlite3.IntegrityError:  # token names are unique per account
+        except KeyError:  # token names are unique per account
             raise SystemExit(f"jmapd: token {args.name} exists for {args.address}") from None
         print(token)
         return 0

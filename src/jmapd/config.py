@@ -32,6 +32,21 @@ class Option:
 
 SCHEMA: tuple[Option, ...] = (
     Option("data", str, "./data", "Data directory: the SQLite database and the blob files.", True),
+    Option(
+        "database",
+        str,
+        "",
+        "Database URL: empty for SQLite in the data directory, or postgresql://… for "
+        "PostgreSQL (several nodes may share it).",
+        True,
+    ),
+    Option(
+        "blob_dir",
+        str,
+        "",
+        "Directory for blob files; empty means DATA/blobs. Nodes sharing a PostgreSQL "
+        "database must share this directory too.",
+    ),
     Option("listen", str, "127.0.0.1:8080", "HOST:PORT the HTTP server listens on.", True),
     Option("workers", int, 1, "Number of server worker processes.", True),
     Option(

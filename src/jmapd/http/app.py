@@ -9,6 +9,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -29,8 +30,8 @@ from ..protocol.registry import REGISTRY, Context, Registry, User
 from ..protocol.request import needs_store, parse_request, run
 from ..push.bus import Bus, poll
 from ..push.eventsource import parse_params, stream
+from ..store import open_store
 from ..store.blobs import FileBlobStore
-from ..store.sqlite import SQLiteStore
 from .auth import Authenticator
 from .blobs import download, upload
 from .session import session_object, session_state
@@ -62,8 +63,10 @@ class Server:
         self.registry = registry
         for module in config.extra_modules:
             importlib.import_module(module)
-        self.store = SQLiteStore(config.data_dir / "jmapd.sqlite3")
-        self.blobs = FileBlobStore(config.data_dir / "blobs")
+        self.store = open_store(config)
+        self.blobs = FileBlobStore(
+            Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"
+        )
         self.auth = Authenticator(self.store, config.auth_cache_ttl)
         self.bus = Bus()
         self._active: dict[tuple[str, str], int] = defaultdict(int)
@@ -231,10 +234,15 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(housekeeping(server)),
-            asyncio.create_task(poll(server.bus, server.store.states)),
-        ]
+        tasks = [asyncio.create_task(housekeeping(server))]
+        listen = getattr(server.store, "listen", None)
+        if listen is not None:
+            # Every node's commits arrive by NOTIFY.
+            loop = asyncio.get_running_loop()
+            listen(lambda changed: loop.call_soon_threadsafe(server.bus.publish, changed))
+        else:
+            # Other processes on the same SQLite file are found by polling.
+            tasks.append(asyncio.create_task(poll(server.bus, server.store.states)))
         yield
         for task in tasks:
             task.cancel()

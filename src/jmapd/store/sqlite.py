@@ -2,153 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from .base import Access, Account, Change, Token
-
-ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+from .sql import SQLStore
 
 
-def random_id(prefix: str, length: int = 11) -> str:
-    return prefix + "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
+class SQLiteStore(SQLStore):
+    """Everything in one SQLite file (WAL, synchronous=FULL: a commit is on disk)."""
 
-
-def migrations(dialect: str) -> list[tuple[int, str]]:
-    """The versioned migrations of a dialect, as (version, sql) in order."""
-    folder = resources.files("jmapd.store") / "migrations" / dialect
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
-
-
-class SQLiteTransaction:
-    def __init__(self, db: sqlite3.Connection, account_id: str) -> None:
-        self.db = db
-        self.account_id = account_id
-        self._modseq: int | None = None
-        self._changed: dict[str, int] = {}
-
-    @property
-    def changed(self) -> dict[str, int]:
-        return dict(self._changed)
-
-    def _write_modseq(self, type: str) -> int:
-        if self._modseq is None:
-            row = self.db.execute(
-                "UPDATE accounts SET modseq = modseq + 1 WHERE account_id = ? RETURNING modseq",
-                (self.account_id,),
-            ).fetchone()
-            self._modseq = int(row[0])
-        if type not in self._changed:
-            self.db.execute(
-                "INSERT INTO type_states (account_id, type, state) VALUES (?, ?, ?) "
-                "ON CONFLICT (account_id, type) DO UPDATE SET state = excluded.state",
-                (self.account_id, type, self._modseq),
-            )
-            self._changed[type] = self._modseq
-        return self._modseq
-
-    def state(self, type: str) -> int:
-        row = self.db.execute(
-            "SELECT state FROM type_states WHERE account_id = ? AND type = ?",
-            (self.account_id, type),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def floor(self, type: str) -> int:
-        row = self.db.execute(
-            "SELECT floor FROM type_states WHERE account_id = ? AND type = ?",
-            (self.account_id, type),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def get(self, type: str, ids: list[str] | None) -> dict[str, dict[str, Any]]:
-        if ids is None:
-            rows = self.db.execute(
-                "SELECT id, data FROM records WHERE account_id = ? AND type = ? AND destroyed = 0",
-                (self.account_id, type),
-            ).fetchall()
-        else:
-            rows = []
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows += self.db.execute(
-                    "SELECT id, data FROM records WHERE account_id = ? AND type = ? "
-                    f"AND destroyed = 0 AND id IN ({marks})",
-                    (self.account_id, type, *chunk),
-                ).fetchall()
-        return {row[0]: orjson.loads(row[1]) for row in rows}
-
-    def changes(self, type: str, since: int, limit: int | None = None) -> list[Change]:
-        rows = self.db.execute(
-            "SELECT id, modseq, created_modseq, destroyed FROM records "
-            "WHERE account_id = ? AND type = ? AND modseq > ? ORDER BY modseq, id LIMIT ?",
-            (self.account_id, type, since, -1 if limit is None else limit),
-        ).fetchall()
-        return [Change(r[0], r[1], r[2], bool(r[3])) for r in rows]
-
-    def put(self, type: str, id: str, data: dict[str, Any]) -> None:
-        modseq = self._write_modseq(type)
-        self.db.execute(
-            "INSERT INTO records (account_id, type, id, modseq, created_modseq, data) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, type, id) DO UPDATE SET "
-            "modseq = excluded.modseq, data = excluded.data",
-            (self.account_id, type, id, modseq, modseq, orjson.dumps(data)),
-        )
-
-    def destroy(self, type: str, id: str) -> None:
-        modseq = self._write_modseq(type)
-        self.db.execute(
-            "UPDATE records SET destroyed = 1, destroyed_at = ?, modseq = ?, data = NULL "
-            "WHERE account_id = ? AND type = ? AND id = ?",
-            (time.time(), modseq, self.account_id, type, id),
-        )
-
-    def touch(self, type: str) -> None:
-        self._write_modseq(type)
-
-    def new_id(self) -> str:
-        return random_id("x")
-
-    def blob_size(self, blob_id: str, user_id: str) -> int | None:
-        row = self.db.execute(
-            "SELECT size FROM blobs WHERE account_id = ? AND blob_id = ? "
-            "AND (uploader = '' OR (uploader = ? AND expires > ?)) LIMIT 1",
-            (self.account_id, blob_id, user_id, time.time()),
-        ).fetchone()
-        return int(row[0]) if row else None
-
-    def keep_blob(self, blob_id: str, size: int) -> None:
-        self.db.execute(
-            "INSERT INTO blobs (account_id, blob_id, uploader, size, expires) "
-            "VALUES (?, ?, '', ?, NULL) ON CONFLICT DO NOTHING",
-            (self.account_id, blob_id, size),
-        )
-
-    def add_upload(self, blob_id: str, size: int, uploader: str, expires: float) -> None:
-        self.db.execute(
-            "INSERT INTO blobs (account_id, blob_id, uploader, size, expires) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, blob_id, uploader) "
-            "DO UPDATE SET expires = max(blobs.expires, excluded.expires)",
-            (self.account_id, blob_id, uploader, size, expires),
-        )
-
-
-class SQLiteStore:
-    """Records, directory and blob references in one SQLite file (WAL, synchronous=FULL)."""
+    dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -160,8 +26,8 @@ class SQLiteStore:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")
-        db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 30000")
+        db.create_function("GREATEST", 2, max, deterministic=True)
         return db
 
     @property
@@ -171,183 +37,17 @@ class SQLiteStore:
             db = self._local.db = self._connect()
         return db
 
-    def migrate(self) -> int:
-        """Apply pending migrations; return the schema version."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            for version, sql in migrations("sqlite"):
-                if version > current:
-                    for statement in sql.split(";\n"):
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-                    current = version
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return int(current)
-
     @contextmanager
-    def _transaction(self, mode: str) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front: writers are serialised before they read.
         db = self.db
-        db.execute(f"BEGIN {mode}")
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-
-    @contextmanager
-    def read(self, account_id: str) -> Iterator[SQLiteTransaction]:
-        with self._transaction("DEFERRED") as db:
-            yield SQLiteTransaction(db, account_id)
-
-    @contextmanager
-    def write(self, account_id: str) -> Iterator[SQLiteTransaction]:
-        with self._transaction("IMMEDIATE") as db:
-            yield SQLiteTransaction(db, account_id)
-
-    # -- directory --------------------------------------------------------------------------
-
-    def _account(self, where: str, value: str) -> Account | None:
-        row = self.db.execute(
-            f"SELECT account_id, name, password_hash FROM accounts WHERE {where} = ?", (value,)
-        ).fetchone()
-        return Account(*row) if row else None
-
-    def create_account(self, name: str, password_hash: str) -> Account:
-        account = Account(random_id("a", 9), name, password_hash)
-        with self._transaction("IMMEDIATE") as db:
-            db.execute(
-                "INSERT INTO accounts (account_id, name, password_hash, created) VALUES (?,?,?,?)",
-                (account.id, name, password_hash, time.time()),
-            )
-        return account
-
-    def account_by_name(self, name: str) -> Account | None:
-        return self._account("name", name)
-
-    def account_by_id(self, account_id: str) -> Account | None:
-        return self._account("account_id", account_id)
-
-    def list_accounts(self) -> list[Account]:
-        rows = self.db.execute(
-            "SELECT account_id, name, password_hash FROM accounts ORDER BY name"
-        ).fetchall()
-        return [Account(*row) for row in rows]
-
-    def remove_account(self, account_id: str) -> None:
-        with self._transaction("IMMEDIATE") as db:
-            for table in ("records", "type_states", "blobs", "tokens", "access", "accounts"):
-                db.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
-            db.execute("DELETE FROM access WHERE user_id = ?", (account_id,))
-
-    def set_password(self, account_id: str, password_hash: str) -> None:
-        with self._transaction("IMMEDIATE") as db:
-            db.execute(
-                "UPDATE accounts SET password_hash = ? WHERE account_id = ?",
-                (password_hash, account_id),
-            )
-
-    def grant(self, account_id: str, user_id: str, read_only: bool) -> None:
-        with self._transaction("IMMEDIATE") as db:
-            db.execute(
-                "INSERT INTO access (account_id, user_id, read_only) VALUES (?, ?, ?) "
-                "ON CONFLICT (account_id, user_id) DO UPDATE SET read_only = excluded.read_only",
-                (account_id, user_id, int(read_only)),
-            )
-
-    def access(self, user_id: str) -> list[Access]:
-        own = self.account_by_id(user_id)
-        if own is None:
-            return []
-        rows = self.db.execute(
-            "SELECT a.account_id, a.name, g.read_only FROM access g "
-            "JOIN accounts a ON a.account_id = g.account_id WHERE g.user_id = ? ORDER BY a.name",
-            (user_id,),
-        ).fetchall()
-        return [Access(own.id, own.name, True, False)] + [
-            Access(r[0], r[1], False, bool(r[2])) for r in rows
-        ]
-
-    def create_token(self, token_hash: str, account_id: str, name: str, read_only: bool) -> None:
-        with self._transaction("IMMEDIATE") as db:
-            db.execute(
-                "INSERT INTO tokens (token_hash, account_id, name, read_only, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (token_hash, account_id, name, int(read_only), time.time()),
-            )
-
-    def token(self, token_hash: str) -> Token | None:
-        row = self.db.execute(
-            "SELECT account_id, name, read_only FROM tokens WHERE token_hash = ?", (token_hash,)
-        ).fetchone()
-        return Token(row[0], row[1], bool(row[2])) if row else None
-
-    def revoke_token(self, account_id: str, name: str) -> bool:
-        with self._transaction("IMMEDIATE") as db:
-            cursor = db.execute(
-                "DELETE FROM tokens WHERE account_id = ? AND name = ?", (account_id, name)
-            )
-        return cursor.rowcount > 0
-
-    def states(self, account_ids: list[str]) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {a: {} for a in account_ids}
-        for start in range(0, len(account_ids), 500):
-            chunk = account_ids[start : start + 500]
-            rows = self.db.execute(
-                "SELECT account_id, type, state FROM type_states "
-                f"WHERE account_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            for account_id, type, state in rows:
-                out[account_id][type] = int(state)
-        return out
-
-    # -- housekeeping -------------------------------------------------------------------------
-
-    def expire_blobs(self, now: float) -> list[str]:
-        with self._transaction("IMMEDIATE") as db:
-            expired = [
-                r[0]
-                for r in db.execute(
-                    "DELETE FROM blobs WHERE expires IS NOT NULL AND expires <= ? "
-                    "RETURNING blob_id",
-                    (now,),
-                ).fetchall()
-            ]
-            unused = [
-                blob_id
-                for blob_id in set(expired)
-                if db.execute("SELECT 1 FROM blobs WHERE blob_id = ?", (blob_id,)).fetchone()
-                is None
-            ]
-        return unused
-
-    def purge_tombstones(self, before: float) -> int:
-        """Forget records destroyed before `before`, raising each type's floor past them."""
-        with self._transaction("IMMEDIATE") as db:
-            rows = db.execute(
-                "DELETE FROM records WHERE destroyed = 1 AND destroyed_at < ? "
-                "RETURNING account_id, type, modseq",
-                (before,),
-            ).fetchall()
-            floors: dict[tuple[str, str], int] = {}
-            for account_id, type, modseq in rows:
-                floors[(account_id, type)] = max(floors.get((account_id, type), 0), modseq)
-            for (account_id, type), floor in floors.items():
-                db.execute(
-                    "UPDATE type_states SET floor = max(floor, ?) "
-                    "WHERE account_id = ? AND type = ?",
-                    (floor, account_id, type),
-                )
-        return len(rows)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -4,7 +4,7 @@ CREATE TABLE accounts (
     name TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     modseq INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
+    created DOUBLE PRECISION NOT NULL
 );
 
 -- user_id may use account_id (owners need no row).
@@ -21,7 +21,7 @@ CREATE TABLE tokens (
     account_id TEXT NOT NULL,
     name TEXT NOT NULL,
     read_only INTEGER NOT NULL,
-    created REAL NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
     UNIQUE (account_id, name)
 );
 
@@ -32,7 +32,7 @@ CREATE TABLE records (
     modseq INTEGER NOT NULL,
     created_modseq INTEGER NOT NULL,
     destroyed INTEGER NOT NULL DEFAULT 0,
-    destroyed_at REAL,
+    destroyed_at DOUBLE PRECISION,
     data BLOB,
     PRIMARY KEY (account_id, type, id)
 );
@@ -54,7 +54,7 @@ CREATE TABLE blobs (
     blob_id TEXT NOT NULL,
     uploader TEXT NOT NULL,
     size INTEGER NOT NULL,
-    expires REAL,
+    expires DOUBLE PRECISION,
     PRIMARY KEY (account_id, blob_id, uploader)
 );
 CREATE INDEX blobs_expires ON blobs (expires) WHERE expires IS NOT NULL;
