@@ -46,6 +46,7 @@ SCHEMA: tuple[Option, ...] = (
         "",
         "Directory for blob files; empty means DATA/blobs. Nodes sharing a PostgreSQL "
         "database must share this directory too.",
+        True,
     ),
     Option("listen", str, "127.0.0.1:8080", "HOST:PORT the HTTP server listens on.", True),
     Option("workers", int, 1, "Number of server worker processes.", True),

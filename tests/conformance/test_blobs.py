@@ -488,3 +488,21 @@ def test_unused_uploads_expire(tmp_path: Path) -> None:
         assert erin.http.get(url).status_code == 200
     finally:
         stop_server(server)
+
+
+def test_blob_dir_puts_blob_files_where_configured(tmp_path: Path) -> None:
+    """`--blob-dir`: the directory nodes sharing a database share for blob bytes."""
+    data, shared = tmp_path / "data", tmp_path / "shared-blobs"
+    data.mkdir()
+    jmapd(data, "account", "add", "kim@example.com", "--password", "kim-secret")
+    (kim_id,) = [line.split()[0] for line in jmapd(data, "account", "list").splitlines()]
+    server = start_server(data, args=["--blob-dir", str(shared)])
+    try:
+        kim = server.client_with(("kim@example.com", "kim-secret"))
+        blob_id = uploaded(kim, kim_id, b"stored elsewhere")
+        digest = blob_id[1:]
+        assert (shared / digest[:2] / digest[2:4] / digest).read_bytes() == b"stored elsewhere"
+        assert not (data / "blobs" / digest[:2]).exists()
+        assert kim.http.get(download_url(kim, kim_id, blob_id, "x")).content == b"stored elsewhere"
+    finally:
+        stop_server(server)
