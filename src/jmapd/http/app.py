@@ -89,6 +89,7 @@ class Server:
         """Re-check the user's credential and read the accounts they may use (grants change)."""
         self.auth.check(user)
         user.access = {a.account_id: a for a in self.store.access(user.account_id)}
+        user.session_state = session_state(self, user)
         return user
 
     def context(self, user: User, using: frozenset[str]) -> Context:
@@ -149,7 +150,7 @@ def routes(server: Server) -> list[Route]:
                     server.bus.publish(ctx.changed)
             else:
                 result = run(server.context(user, parsed.using), parsed)
-        result["sessionState"] = session_state(server, user)
+        result["sessionState"] = user.session_state
         return JSONResponse(result)
 
     async def upload_route(request: Request) -> Response:

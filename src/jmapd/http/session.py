@@ -65,5 +65,5 @@ def session_object(server: Server, user: User, request: Request) -> dict[str, An
         "eventSourceUrl": (
             f"{base}/jmap/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"
         ),
-        "state": session_state(server, user),
+        "state": user.session_state,
     }

@@ -54,6 +54,7 @@ class User:
     name: str
     read_only: bool = False  # a read-only API token
     access: dict[str, Access] = field(default_factory=dict)
+    session_state: str = ""  # of the session object with this access
     # What was verified: ("password", its hash) or ("token", its hash).
     credential: tuple[str, str] = ("", "")
 
