@@ -14,8 +14,10 @@ import orjson
 
 from . import config as configuration
 from .passwords import hash_password, new_token, token_hash
+from .protocol.registry import REGISTRY
 from .store import open_store as open_configured_store
 from .store.sql import SQLStore
+from .types import load as load_types
 
 DEMO_ACCOUNT = "demo@localhost"
 DEMO_FILE = "demo-credentials.txt"
@@ -32,7 +34,16 @@ def add_config_flags(parser: argparse.ArgumentParser, serve: bool = False) -> No
 
 def load_config(args: argparse.Namespace) -> configuration.Config:
     overrides = {o.name: getattr(args, o.name, None) for o in configuration.SCHEMA if o.flag}
-    return configuration.load(args.config, overrides)
+    config = configuration.load(args.config, overrides)
+    load_types(config.extra_modules)
+    return config
+
+
+def add_account(store: SQLStore, name: str, password: str) -> Any:
+    """Create an account with everything a new account starts with (e.g. its mailboxes)."""
+    account = store.create_account(name, hash_password(password))
+    REGISTRY.provision(store, account.id)
+    return account
 
 
 def open_store(config: configuration.Config) -> SQLStore:
@@ -58,7 +69,7 @@ def ensure_demo(store: SQLStore, data_dir: Path, url: str) -> None:
     creds = data_dir / DEMO_FILE
     if not store.list_accounts():
         password = secrets.token_urlsafe(12)
-        store.create_account(DEMO_ACCOUNT, hash_password(password))
+        add_account(store, DEMO_ACCOUNT, password)
         creds.write_text(f"{DEMO_ACCOUNT}:{password}\n")
         creds.chmod(0o600)
     if creds.exists() and store.account_by_name(DEMO_ACCOUNT):
@@ -109,7 +120,7 @@ def cmd_account(args: argparse.Namespace) -> int:
     if args.action == "add":
         if store.account_by_name(args.address):
             raise SystemExit(f"jmapd: account {args.address} exists")
-        account = store.create_account(args.address, hash_password(read_password(args.password)))
+        account = add_account(store, args.address, read_password(args.password))
         print(f"{account.id} {account.name}")
     elif args.action == "list":
         for account in store.list_accounts():
@@ -144,7 +155,10 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     store = open_store(load_config(args))
-    print(f"jmapd: schema version {store.migrate()}")
+    version = store.migrate()
+    for account in store.list_accounts():
+        REGISTRY.provision(store, account.id)
+    print(f"jmapd: schema version {version}")
     return 0
 
 

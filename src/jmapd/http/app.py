@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 from collections import defaultdict
@@ -22,9 +21,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import protocol as _protocol  # noqa: F401  (the package registers the core methods)
 from ..config import Config
-from ..protocol import core  # noqa: F401
 from ..protocol.errors import RequestError
 from ..protocol.registry import REGISTRY, Context, Registry, User
 from ..protocol.request import needs_store, parse_request, run
@@ -32,6 +29,7 @@ from ..push.bus import Bus, poll
 from ..push.eventsource import parse_params, stream
 from ..store import open_store
 from ..store.blobs import FileBlobStore
+from ..types import load as load_types
 from .auth import Authenticator
 from .blobs import download, upload
 from .session import session_object, session_state
@@ -61,8 +59,7 @@ class Server:
     def __init__(self, config: Config, registry: Registry = REGISTRY) -> None:
         self.config = config
         self.registry = registry
-        for module in config.extra_modules:
-            importlib.import_module(module)
+        load_types(config.extra_modules)
         self.store = open_store(config)
         self.blobs = FileBlobStore(
             Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"

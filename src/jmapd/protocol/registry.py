@@ -71,6 +71,7 @@ class Context:
     registry: Registry
     created_ids: dict[str, str] = field(default_factory=dict)
     changed: dict[str, dict[str, int]] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)  # the current method's parsed arguments
 
     def resolve_creation_id(self, creation_id: str) -> str | None:
         return self.created_ids.get(creation_id)
@@ -105,6 +106,13 @@ class Registry:
         self.capabilities: dict[str, Capability] = {}
         self.methods: dict[str, Method] = {}
         self.types: dict[str, Any] = {}
+        self.provisioners: list[Callable[[Transaction], None]] = []
+
+    def provision(self, store: Store, account_id: str) -> None:
+        """Give an account what every type starts it with; safe to repeat."""
+        with store.write(account_id) as txn:
+            for provision in self.provisioners:
+                provision(txn)
 
     def capability(self, cap: Capability) -> Capability:
         self.capabilities[cap.uri] = cap

@@ -7,8 +7,8 @@ from typing import Any
 from ..errors import MethodError
 from ..registry import Context
 from ..values import ID_KIND, POSITIVE_INT, STRING, Nullable
-from .args import MISSING, parse_args, parse_state
-from .datatype import DataType
+from .args import MISSING, parse_state
+from .datatype import DataType, method_args
 
 CHANGES_ARGS = {
     "accountId": (ID_KIND, MISSING),
@@ -18,7 +18,7 @@ CHANGES_ARGS = {
 
 
 def changes(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
-    a = parse_args(args, CHANGES_ARGS)
+    a = method_args(ctx, dt, "changes", CHANGES_ARGS, args)
     since = parse_state(a["sinceState"])
     limit = min(a["maxChanges"] or ctx.config.max_changes, ctx.config.max_changes)
     with ctx.read(a["accountId"]) as txn:

@@ -8,8 +8,8 @@ from typing import Any
 from ..errors import MethodError, SetError, invalid_arguments
 from ..registry import Context, Response
 from ..values import BOOLEAN, ID_KIND, OBJECT, STRING, MapOf, Nullable
-from .args import MISSING, parse_args, request_too_large
-from .datatype import DataType
+from .args import MISSING, request_too_large
+from .datatype import DataType, method_args
 from .set import create_one, set_
 
 COPY_ARGS = {
@@ -24,7 +24,7 @@ COPY_ARGS = {
 
 
 def copy_(ctx: Context, dt: DataType, args: dict[str, Any]) -> Response:
-    a = parse_args(args, COPY_ARGS)
+    a = method_args(ctx, dt, "copy", COPY_ARGS, args)
     if a["fromAccountId"] == a["accountId"]:
         raise invalid_arguments("fromAccountId and accountId must differ")
     source = ctx.account(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..registry import REGISTRY, Context, Registry
 from ..values import Kind
+from .args import ArgSpec, parse_args
 
 if TYPE_CHECKING:
     from ...store.base import Transaction
@@ -57,6 +58,13 @@ class Hooks:
     def destroy(self, ctx: Context, txn: Transaction, record: Record) -> None:
         """Check a record about to be destroyed, and release what it holds."""
 
+    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> list[str] | None:
+        """Every matching id in order, from the type's own index; None for the generic query."""
+        return None
+
+    def provision(self, txn: Transaction) -> None:
+        """Create what a new account starts with (e.g. the default mailboxes)."""
+
 
 @dataclass
 class DataType:
@@ -67,6 +75,9 @@ class DataType:
     sorts: dict[str, Callable[[Record], Any]] = field(default_factory=dict)
     methods: tuple[str, ...] = ("get", "changes", "set", "query", "queryChanges", "copy")
     hooks: Hooks = field(default_factory=Hooks)
+    # Arguments a method of this type takes beyond the standard ones, by method suffix
+    # ("set": {"onDestroyRemoveEmails": (BOOLEAN, False)}); handlers find them in ctx.args.
+    extra_args: dict[str, ArgSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_name = {p.name: p for p in self.properties}
@@ -74,6 +85,14 @@ class DataType:
             from ..values import ID_KIND
 
             self.by_name["id"] = Property("id", ID_KIND, server_set=True, immutable=True)
+
+
+def method_args(
+    ctx: Context, dt: DataType, method: str, spec: ArgSpec, args: dict[str, Any]
+) -> dict[str, Any]:
+    """Parse a method's arguments: the standard ones plus the type's own (kept in ctx.args)."""
+    ctx.args = parse_args(args, spec | dt.extra_args.get(method, {}), ctx.resolve_creation_id)
+    return ctx.args
 
 
 def register_type(datatype: DataType, registry: Registry = REGISTRY) -> DataType:
@@ -89,6 +108,7 @@ def register_type(datatype: DataType, registry: Registry = REGISTRY) -> DataType
         "copy": (copy.copy_, True),
     }
     registry.types[datatype.name] = datatype
+    registry.provisioners.append(datatype.hooks.provision)
     for suffix in datatype.methods:
         handler, writes = handlers[suffix]
         registry.method(f"{datatype.name}/{suffix}", datatype.capability, writes=writes)(

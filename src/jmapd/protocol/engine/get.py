@@ -7,8 +7,8 @@ from typing import Any
 from ..errors import invalid_arguments
 from ..registry import Context
 from ..values import ID_KIND, STRING, ListOf, Nullable
-from .args import MISSING, parse_args, request_too_large
-from .datatype import DataType
+from .args import MISSING, request_too_large
+from .datatype import DataType, method_args
 
 GET_ARGS = {
     "accountId": (ID_KIND, MISSING),
@@ -18,7 +18,7 @@ GET_ARGS = {
 
 
 def get(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
-    a = parse_args(args, GET_ARGS, ctx.resolve_creation_id)
+    a = method_args(ctx, dt, "get", GET_ARGS, args)
     properties = a["properties"]
     if properties is not None:
         unknown = [p for p in properties if p not in dt.by_name]

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MethodError, invalid_arguments
 from ..registry import Context
 from ..values import BOOLEAN, ID_KIND, INT, OBJECT, STRING, UNSIGNED_INT, ListOf, Nullable
-from .args import MISSING, parse_args, parse_state
-from .datatype import DataType, Record
+from .args import MISSING, parse_state
+from .datatype import DataType, Record, method_args
 
 if TYPE_CHECKING:
     from ...store.base import Transaction
@@ -134,6 +134,9 @@ def _sort_key(value_of: Callable[[Record], Any], collate: Callable[[str], Any]) 
 
 def run_query(ctx: Context, dt: DataType, txn: Transaction, filter: Any, sort: Any) -> list[str]:
     """Every matching id, in sort order (ties broken by id so pages are stable)."""
+    own = dt.hooks.query(ctx, txn, filter, sort)
+    if own is not None:
+        return own
     predicate = compile_filter(dt, filter) if filter is not None else (lambda r: True)
     keys = compile_sort(dt, sort)
     records = txn.get(dt.name, None)
@@ -147,7 +150,7 @@ def run_query(ctx: Context, dt: DataType, txn: Transaction, filter: Any, sort: A
 
 
 def query(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
-    a = parse_args(args, QUERY_ARGS)
+    a = method_args(ctx, dt, "query", QUERY_ARGS, args)
     with ctx.read(a["accountId"]) as txn:
         ids = run_query(ctx, dt, txn, a["filter"], a["sort"])
         state = txn.state(dt.name)
@@ -177,7 +180,7 @@ def query(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
 def query_changes(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
     """Every record changed since the old state is removed and, if it matches now, added at
     its new index (§5.6 allows the extra removals); exact whatever the filter and sort."""
-    a = parse_args(args, QUERY_CHANGES_ARGS)
+    a = method_args(ctx, dt, "queryChanges", QUERY_CHANGES_ARGS, args)
     since = parse_state(a["sinceQueryState"])
     with ctx.read(a["accountId"]) as txn:
         ids = run_query(ctx, dt, txn, a["filter"], a["sort"])

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MethodError, SetError, invalid_properties
 from ..registry import Context
 from ..values import ID_KIND, OBJECT, STRING, ListOf, MapOf, Nullable
-from .args import MISSING, parse_args, request_too_large
-from .datatype import REQUIRED, DataType, Record
+from .args import MISSING, request_too_large
+from .datatype import REQUIRED, DataType, Record, method_args
 
 if TYPE_CHECKING:
     from ...store.base import Transaction
@@ -24,7 +24,7 @@ SET_ARGS = {
 
 
 def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
-    a = parse_args(args, SET_ARGS)
+    a = method_args(ctx, dt, "set", SET_ARGS, args)
     create, update, destroy = a["create"] or {}, a["update"] or {}, a["destroy"] or []
     request_too_large(
         len(create) + len(update) + len(destroy), ctx.config.max_objects_in_set, "objects"
