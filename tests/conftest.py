@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 CORE = "urn:ietf:params:jmap:core"
+MAIL = "urn:ietf:params:jmap:mail"
 TEST = "urn:jmapd:test"
 TEST_PERSONAL = "urn:jmapd:test:personal"
-USING = [CORE, TEST, TEST_PERSONAL]
+USING = [CORE, MAIL, TEST, TEST_PERSONAL]
 SUPPORT = Path(__file__).parent / "support"
 
 # Small limits so the tests can reach them; the tests read them from the session object.

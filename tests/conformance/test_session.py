@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import CORE, LIMITS, TEST, TEST_PERSONAL, Client, Server
+from tests.conftest import CORE, LIMITS, MAIL, TEST, TEST_PERSONAL, Client, Server
+
+
+def mail_account(may_create_top_level: bool) -> dict[str, object]:
+    """RFC 8621 §1.3.1: the mail capability of an account."""
+    return {
+        "maxMailboxesPerEmail": 256,
+        "maxMailboxDepth": 10,
+        "maxSizeMailboxName": 255,
+        "maxSizeAttachmentsPerEmail": 50_000_000,
+        "emailQuerySortOptions": ["receivedAt"],
+        "mayCreateTopLevelMailbox": may_create_top_level,
+    }
 
 
 def test_well_known_redirects_to_the_session(server: Server) -> None:
@@ -33,22 +45,27 @@ def test_session_is_complete(server: Server, alice: Client, ids: dict[str, str])
             "name": "alice@example.com",
             "isPersonal": True,
             "isReadOnly": False,
-            "accountCapabilities": {TEST: {}, TEST_PERSONAL: {"x": 1}},
+            "accountCapabilities": {MAIL: mail_account(True), TEST: {}, TEST_PERSONAL: {"x": 1}},
         },
         ids["bob"]: {
             "name": "bob@example.com",
             "isPersonal": False,
             "isReadOnly": False,
-            "accountCapabilities": {TEST: {}},
+            "accountCapabilities": {MAIL: mail_account(True), TEST: {}},
         },
         ids["carol"]: {
             "name": "carol@example.com",
             "isPersonal": False,
             "isReadOnly": True,
-            "accountCapabilities": {TEST: {}},
+            "accountCapabilities": {MAIL: mail_account(False), TEST: {}},
         },
     }
-    assert session["primaryAccounts"] == {TEST: ids["alice"], TEST_PERSONAL: ids["alice"]}
+    assert session["primaryAccounts"] == {
+        MAIL: ids["alice"],
+        TEST: ids["alice"],
+        TEST_PERSONAL: ids["alice"],
+    }
+    assert session["capabilities"][MAIL] == {}
     assert session["apiUrl"] == server.base + "/jmap/api"
     assert session["uploadUrl"] == server.base + "/jmap/upload/{accountId}/"
     assert session["downloadUrl"] == (

@@ -132,11 +132,14 @@ def _sort_key(value_of: Callable[[Record], Any], collate: Callable[[str], Any]) 
     return key
 
 
-def run_query(ctx: Context, dt: DataType, txn: Transaction, filter: Any, sort: Any) -> list[str]:
-    """Every matching id, in sort order (ties broken by id so pages are stable)."""
-    own = dt.hooks.query(ctx, txn, filter, sort)
-    if own is not None:
-        return own
+def run_query(
+    ctx: Context, dt: DataType, txn: Transaction, filter: Any, sort: Any, own: bool = True
+) -> list[str]:
+    """Every matching id, in sort order (ties broken by id so pages are stable); from the
+    type's own query hook when it has one (unless `own` is False)."""
+    ids = dt.hooks.query(ctx, txn, filter, sort) if own else None
+    if ids is not None:
+        return ids
     predicate = compile_filter(dt, filter) if filter is not None else (lambda r: True)
     keys = compile_sort(dt, sort)
     records = txn.get(dt.name, None)

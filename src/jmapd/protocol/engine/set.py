@@ -132,7 +132,9 @@ def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, An
     dt.hooks.create(ctx, txn, record)
     id = record.pop("id", None) or txn.new_id()
     txn.put(dt.name, id, record)
-    return {"id": id, **{k: v for k, v in record.items() if k not in given}}
+    shown = {**record, "id": id}
+    dt.hooks.present(ctx, txn, {id: shown})  # computed properties, as /get would show them
+    return {k: v for k, v in shown.items() if k not in given}
 
 
 def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> tuple[Record, set[str]]:
