@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
+from tests.conformance import notes
 from tests.conftest import Client, Server, jmapd
 
 RIGHTS = [
@@ -16,12 +16,7 @@ COUNTS = {"totalEmails": 0, "unreadEmails": 0, "totalThreads": 0, "unreadThreads
 
 def fresh_account(server: Server) -> tuple[Client, str]:
     """A new account made with the CLI, so it holds exactly the default mailboxes."""
-    name = f"mb-{secrets.token_hex(4)}@example.com"
-    jmapd(server.data, "account", "add", name, "--password", "pw")
-    server.passwords[name] = "pw"
-    client = server.client(name)
-    (account_id,) = client.session()["accounts"]
-    return client, account_id
+    return notes.fresh_account(server, "mb")
 
 
 def mailboxes(client: Client, account_id: str) -> dict[str, dict[str, Any]]:

@@ -29,14 +29,14 @@ class RequestError(Exception):
         return {"type": self.type, "status": self.status, "detail": self.detail, **self.extra}
 
 
-class MethodError(Exception):
-    """A method-level error: becomes ["error", {"type": …}, callId] (§3.6.2)."""
+class TypedError(Exception):
+    """An error whose JSON form is {"type": …, "description": …, and any extra properties}."""
 
     def __init__(self, type: str, description: str | None = None, **extra: Any) -> None:
         super().__init__(description or type)
         self.type = type
         self.description = description
-        self.extra = extra
+        self.extra = {k: v for k, v in extra.items() if v is not None}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
@@ -46,12 +46,17 @@ class MethodError(Exception):
         return out
 
 
+class MethodError(TypedError):
+    """A method-level error: becomes ["error", {"type": …}, callId] (§3.6.2)."""
+
+
 def invalid_arguments(description: str) -> MethodError:
     return MethodError("invalidArguments", description)
 
 
-class SetError(Exception):
-    """A per-record error in notCreated / notUpdated / notDestroyed (§5.3)."""
+class SetError(TypedError):
+    """A per-record error in notCreated / notUpdated / notDestroyed (§5.3), with the
+    `properties` at fault where that applies."""
 
     def __init__(
         self,
@@ -60,20 +65,7 @@ class SetError(Exception):
         properties: list[str] | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(description or type)
-        self.type = type
-        self.description = description
-        self.properties = properties
-        self.extra = extra
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
-        if self.description:
-            out["description"] = self.description
-        if self.properties is not None:
-            out["properties"] = self.properties
-        out.update(self.extra)
-        return out
+        super().__init__(type, description, properties=properties, **extra)
 
 
 def invalid_properties(description: str, *properties: str) -> SetError:
