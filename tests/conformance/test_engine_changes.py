@@ -180,3 +180,32 @@ def test_unknown_state_cannot_be_calculated(alice: Client, ids: dict[str, str]) 
     for since in ("not-a-state", "", "-1", future):
         args = {"accountId": account, "sinceState": since}
         assert error(alice, "Note/changes", args)["type"] == "cannotCalculateChanges", since
+
+
+def test_updated_properties_when_only_counts_changed(alice: Client, ids: dict[str, str]) -> None:
+    """RFC 8621 §2.2 (for every type that shows counts of other records, as Mailbox does):
+    when the updated records changed only in their counts, updatedProperties names the counts;
+    when anything else changed too, it is null. The test type Folder counts its notes."""
+    account = ids["alice"]
+    made = alice.ok("Folder/set", {"accountId": account, "create": {"f": {"name": "counted"}}})
+    folder, state = made["created"]["f"]["id"], made["newState"]
+    alice.ok(
+        "Note/set",
+        {"accountId": account, "create": {"n": {"title": "in folder", "folderId": folder}}},
+    )
+    changes = alice.ok("Folder/changes", {"accountId": account, "sinceState": state})
+    assert changes["updated"] == [folder]
+    assert changes["updatedProperties"] == ["noteCount"]
+    got = alice.ok(
+        "Folder/get", {"accountId": account, "ids": [folder], "properties": ["noteCount"]}
+    )
+    assert got["list"] == [{"id": folder, "noteCount": 1}]
+    alice.ok("Folder/set", {"accountId": account, "update": {folder: {"name": "renamed"}}})
+    changes = alice.ok("Folder/changes", {"accountId": account, "sinceState": state})
+    assert changes["updated"] == [folder]
+    assert changes["updatedProperties"] is None
+    # A type without counts has no updatedProperties at all.
+    note_state = alice.ok("Note/get", {"accountId": account, "ids": []})["state"]
+    assert "updatedProperties" not in alice.ok(
+        "Note/changes", {"accountId": account, "sinceState": note_state}
+    )

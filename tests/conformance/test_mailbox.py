@@ -267,3 +267,15 @@ def test_query_changes(server: Server) -> None:
     )
     assert changes["removed"] == []
     assert changes["added"] == [{"id": new, "index": 0}]
+
+
+def test_changes_has_updated_properties(server: Server) -> None:
+    """§2.2: Mailbox/changes always has updatedProperties; null when more than counts
+    changed."""
+    client, account_id = fresh_account(server)
+    state = client.ok("Mailbox/get", {"accountId": account_id, "ids": []})["state"]
+    inbox = mailboxes(client, account_id)["Inbox"]["id"]
+    client.ok("Mailbox/set", {"accountId": account_id, "update": {inbox: {"sortOrder": 9}}})
+    changes = client.ok("Mailbox/changes", {"accountId": account_id, "sinceState": state})
+    assert changes["updated"] == [inbox]
+    assert changes["updatedProperties"] is None

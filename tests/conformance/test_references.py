@@ -151,11 +151,13 @@ def test_the_rfc_example_chain(alice: Client, ids: dict[str, str]) -> None:
             "id": made["f1"],
             "name": f"{title} folder 1",
             "noteIds": [made["n1"], made["n3"]],
+            "noteCount": 2,
         },
         made["f2"]: {
             "id": made["f2"],
             "name": f"{title} folder 2",
             "noteIds": [made["n2"], made["n4"], made["n6"]],
+            "noteCount": 3,
         },
     }
     assert t2["notFound"] == []

@@ -31,17 +31,36 @@ REGISTRY.capability(Capability(TEST, lambda config: {}, lambda access: {}))
 REGISTRY.capability(Capability(TEST_PERSONAL, lambda config: {}, personal_only({"x": 1})))
 
 
+def bump_folders(txn: Any, *folder_ids: str | None) -> None:
+    """A folder shows how many notes it holds: a note moving in or out changes its count."""
+    for folder_id in set(folder_ids) - {None}:
+        txn.bump("Folder", folder_id)
+
+
 class NoteHooks(Hooks):
     def create(self, ctx: Any, txn: Any, record: dict[str, Any]) -> None:
         record["created"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         record["size"] = len(record["body"].encode())
+        bump_folders(txn, record["folderId"])
 
     def update(self, ctx: Any, txn: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
         new["size"] = len(new["body"].encode())
+        if old["folderId"] != new["folderId"]:
+            bump_folders(txn, old["folderId"], new["folderId"])
 
     def destroy(self, ctx: Any, txn: Any, record: dict[str, Any]) -> None:
         if record["tags"].get("locked"):
             raise SetError("forbidden", "this note is locked")
+        bump_folders(txn, record["folderId"])
+
+
+class FolderHooks(Hooks):
+    def present(self, ctx: Any, txn: Any, records: dict[str, Any]) -> None:
+        counts: dict[str, int] = {}
+        for note in txn.get("Note", None).values():
+            counts[note["folderId"]] = counts.get(note["folderId"], 0) + 1
+        for id, record in records.items():
+            record["noteCount"] = counts.get(id, 0)
 
 
 register_type(
@@ -80,9 +99,12 @@ register_type(
         (
             Property("name", STRING),
             Property("noteIds", ListOf(ID_KIND), default=[]),
+            Property("noteCount", UNSIGNED_INT, server_set=True),
         ),
         sorts={"name": lambda r: r["name"]},
         filters={"name": Filter(STRING, lambda r, v: r["name"] == v)},
+        hooks=FolderHooks(),
+        count_properties=("noteCount",),
     )
 )
 

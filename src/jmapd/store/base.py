@@ -13,11 +13,14 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Change:
-    """One record's last change: its modseq, the modseq it was created at, whether destroyed."""
+    """One record's last change: its modseq, the modseq it was created at, the modseq its
+    stored properties last changed at (older when only counts shown with it changed since),
+    and whether it is destroyed."""
 
     id: str
     modseq: int
     created_modseq: int
+    props_modseq: int
     destroyed: bool
 
 
@@ -72,6 +75,10 @@ class Transaction(Protocol):
 
     def destroy(self, type: str, id: str) -> None:
         """Destroy a record, leaving a tombstone with this transaction's modseq."""
+
+    def bump(self, type: str, id: str) -> None:
+        """Mark a record changed though its stored properties are not: what it shows from
+        other records changed (e.g. a mailbox's counts)."""
 
     def touch(self, type: str) -> None:
         """Advance the type's state without a record change (e.g. a count shown elsewhere)."""

@@ -109,19 +109,27 @@ class SQLTransaction:
 
     def changes(self, type: str, since: int, limit: int | None = None) -> list[Change]:
         rows = self.db.execute(
-            "SELECT id, modseq, created_modseq, destroyed FROM records "
+            "SELECT id, modseq, created_modseq, props_modseq, destroyed FROM records "
             "WHERE account_id = ? AND type = ? AND modseq > ? ORDER BY modseq, id LIMIT ?",
             (self.account_id, type, since, NO_LIMIT if limit is None else limit),
         ).fetchall()
-        return [Change(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        return [Change(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
     def put(self, type: str, id: str, data: dict[str, Any]) -> None:
         modseq = self._write_modseq(type)
         self.db.execute(
-            "INSERT INTO records (account_id, type, id, modseq, created_modseq, data) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, type, id) DO UPDATE SET "
-            "modseq = excluded.modseq, data = excluded.data",
-            (self.account_id, type, id, modseq, modseq, orjson.dumps(data)),
+            "INSERT INTO records (account_id, type, id, modseq, created_modseq, props_modseq, "
+            "data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, type, id) DO UPDATE SET "
+            "modseq = excluded.modseq, props_modseq = excluded.props_modseq, data = excluded.data",
+            (self.account_id, type, id, modseq, modseq, modseq, orjson.dumps(data)),
+        )
+
+    def bump(self, type: str, id: str) -> None:
+        modseq = self._write_modseq(type)
+        self.db.execute(
+            "UPDATE records SET modseq = ? WHERE account_id = ? AND type = ? AND id = ? "
+            "AND destroyed = 0",
+            (modseq, self.account_id, type, id),
         )
 
     def destroy(self, type: str, id: str) -> None:

@@ -249,6 +249,7 @@ MAILBOX = register_type(
         sorts={"sortOrder": lambda r: r["sortOrder"], "name": lambda r: r["name"]},
         methods=("get", "changes", "set", "query", "queryChanges"),
         hooks=MailboxHooks(),
+        count_properties=COUNTS,
         extra_args={
             "set": {"onDestroyRemoveEmails": (BOOLEAN, False)},
             "query": {"sortAsTree": (BOOLEAN, False), "filterAsTree": (BOOLEAN, False)},

@@ -46,7 +46,7 @@ def changes(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
             destroyed.append(row.id)
         else:
             updated.append(row.id)
-    return {
+    out = {
         "accountId": a["accountId"],
         "oldState": a["sinceState"],
         "newState": str(new_state),
@@ -55,3 +55,10 @@ def changes(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
         "updated": updated,
         "destroyed": destroyed,
     }
+    if dt.count_properties:
+        updated_ids = set(updated)
+        counts_only = bool(updated) and all(
+            r.props_modseq <= since for r in rows if r.id in updated_ids
+        )
+        out["updatedProperties"] = list(dt.count_properties) if counts_only else None
+    return out

@@ -78,6 +78,9 @@ class DataType:
     # Arguments a method of this type takes beyond the standard ones, by method suffix
     # ("set": {"onDestroyRemoveEmails": (BOOLEAN, False)}); handlers find them in ctx.args.
     extra_args: dict[str, ArgSpec] = field(default_factory=dict)
+    # Server-set counts that change with other records (Mailbox totalEmails, …): /changes
+    # answers `updatedProperties` with them when nothing else changed (RFC 8621 §2.2).
+    count_properties: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.by_name = {p.name: p for p in self.properties}

@@ -31,6 +31,8 @@ CREATE TABLE records (
     id TEXT NOT NULL,
     modseq BIGINT NOT NULL,
     created_modseq BIGINT NOT NULL,
+    -- the modseq of the last change to stored properties; a count-only change (bump) leaves it
+    props_modseq BIGINT NOT NULL,
     destroyed BIGINT NOT NULL DEFAULT 0,
     destroyed_at DOUBLE PRECISION,
     data BYTEA,

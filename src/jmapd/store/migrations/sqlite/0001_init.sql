@@ -31,6 +31,8 @@ CREATE TABLE records (
     id TEXT NOT NULL,
     modseq INTEGER NOT NULL,
     created_modseq INTEGER NOT NULL,
+    -- the modseq of the last change to stored properties; a count-only change (bump) leaves it
+    props_modseq INTEGER NOT NULL,
     destroyed INTEGER NOT NULL DEFAULT 0,
     destroyed_at DOUBLE PRECISION,
     data BLOB,
