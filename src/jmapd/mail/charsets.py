@@ -14,6 +14,8 @@ only help the rare undeclared Cyrillic or CJK message. RFC 8621 lets the server 
 from __future__ import annotations
 
 import codecs
+from contextlib import suppress
+from functools import lru_cache
 
 # Labels in use in mail that Python does not know under that name.
 _EXTRA_LABELS: dict[str, str] = {
@@ -53,6 +55,7 @@ _NOT_CHARSETS = frozenset(
 _UNDECLARED = "ascii"
 
 
+@lru_cache(maxsize=512)
 def codec_for(label: str | None) -> str | None:
     """The Python codec to decode a MIME charset label with; None if the label is unknown.
 
@@ -64,11 +67,17 @@ def codec_for(label: str | None) -> str | None:
         return None
     try:
         codec = codecs.lookup(name).name
+        _probe(codec)  # LookupError for bytes-to-bytes codecs such as base64 or zlib
     except (LookupError, ValueError):
         return None
     if codec in _NOT_CHARSETS:
         return None
     return _SUPERSETS.get(codec, codec)
+
+
+def _probe(codec: str) -> None:
+    with suppress(UnicodeError):  # a text codec that wants more octets, like UTF-16
+        b"a".decode(codec)
 
 
 def decode(data: bytes, label: str | None) -> tuple[str, bool]:

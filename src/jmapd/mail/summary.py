@@ -1,0 +1,46 @@
+"""Text derived from the body: the preview (RFC 8621 §4.1.4) and the text to index for search."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from jmapd.mail.html import html_to_text
+from jmapd.mail.mime import Part
+
+PREVIEW_LENGTH = 256  # §4.1.4: "MUST NOT be more than 256 characters"
+PREVIEW_TEXT_SOURCE = 65536  # characters of a part's text looked at for a preview
+PREVIEW_HTML_SOURCE = 131072  # characters of HTML read for a preview (see html.html_to_text)
+SEARCH_HTML_SOURCE = 1048576  # characters of each HTML part read for the search text
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+
+TextOf = Callable[[Part], str]  # a part's decoded text (bodyValues' value)
+
+
+def preview(text_body: Iterable[Part], text_of: TextOf) -> str:
+    """Up to 256 characters: the textBody text parts in order (HTML ones converted to text),
+    white space and control characters collapsed to single spaces."""
+    collected = ""
+    for part in text_body:
+        if part.type not in ("text/plain", "text/html"):
+            continue
+        text = text_of(part)
+        if part.type == "text/html":
+            text = html_to_text(text, PREVIEW_HTML_SOURCE)
+        text = text[:PREVIEW_TEXT_SOURCE]
+        collected = _SPACE_OR_CONTROL.sub(" ", f"{collected} {text}").strip()
+        if len(collected) >= PREVIEW_LENGTH:
+            break
+    return collected[:PREVIEW_LENGTH].rstrip()
+
+
+def search_text(parts: Iterable[Part], text_of: TextOf) -> str:
+    """The text of every text/* part given, HTML converted (its first MB), one part per
+    paragraph."""
+    texts = []
+    for part in parts:
+        if not part.type.startswith("text/"):
+            continue
+        text = text_of(part)
+        texts.append(html_to_text(text, SEARCH_HTML_SOURCE) if part.type == "text/html" else text)
+    return "\n\n".join(t.strip() for t in texts if t.strip())
