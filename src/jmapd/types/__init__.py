@@ -7,7 +7,7 @@ import importlib
 
 from ..protocol import core  # noqa: F401  (the core capability and methods)
 
-MODULES: tuple[str, ...] = ("mailbox",)
+MODULES: tuple[str, ...] = ("mailbox", "email.parse")
 
 
 def load(extra_modules: list[str] | tuple[str, ...] = ()) -> None:
