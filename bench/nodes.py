@@ -57,6 +57,7 @@ import orjson
 import psycopg
 import uvloop
 
+from bench.cpu import busy_seconds, cpu_seconds, cpu_used
 from bench.loadgen import Result, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,33 +188,6 @@ def nodes(count: int, data: Path, database: str) -> Iterator[list[Node]]:
 
 
 # -- CPU accounting ----------------------------------------------------------------------------
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """utime+stime (all threads) of each of the given processes, in seconds."""
-    out = {}
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out[pid] = (int(fields[11]) + int(fields[12])) / _CLK_TCK
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
-
-
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds between two readings; a process new in `after` started in between."""
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
-
-
-def busy_seconds() -> float:
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    guest = sum(v[8:10]) if len(v) > 9 else 0
-    return (sum(v) - v[3] - v[4] - guest) / _CLK_TCK
 
 
 def wait_quiet(max_other: float, max_wait: float) -> float:

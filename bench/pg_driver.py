@@ -59,6 +59,8 @@ import uvloop
 from anyio import CapacityLimiter
 from psycopg_pool import ConnectionPool
 
+from bench.cpu import busy_seconds, cpu_seconds, cpu_used
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "src/jmapd/store/migrations/postgresql/0001_init.sql"
 ACCOUNTS = 100
@@ -232,35 +234,6 @@ def nothing() -> None:
 
 
 # -- measurement -------------------------------------------------------------------------------
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """utime+stime (all threads) of each of the given processes, in seconds."""
-    out = {}
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out[pid] = (int(fields[11]) + int(fields[12])) / _CLK_TCK
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
-
-
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds between two readings; a process new in `after` started in between."""
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
-
-
-def busy_seconds() -> float:
-    """Busy CPU time of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    guest = sum(v[8:10]) if len(v) > 9 else 0
-    return (sum(v) - idle - guest) / _CLK_TCK
 
 
 def wait_quiet(max_other: float, max_wait: float) -> float:
