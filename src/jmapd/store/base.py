@@ -51,6 +51,9 @@ class Token:
 class Transaction(Protocol):
     """One account's records inside one database transaction.
 
+    A type whose name starts with "_" is internal (an index kept as records, e.g. threading
+    keys): it has no state and is never announced.
+
     Reads see one consistent snapshot. The first write allocates the transaction's modseq: the
     account's counter plus one, taken atomically so concurrent writers (threads, processes or
     nodes) are serialised per account. Nothing is visible to others until commit.

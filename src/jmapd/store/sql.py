@@ -72,7 +72,7 @@ class SQLTransaction:
                 (self.account_id,),
             ).fetchone()
             self._modseq = int(row[0])
-        if type not in self._changed:
+        if type not in self._changed and not type.startswith("_"):
             self.db.execute(
                 "INSERT INTO type_states (account_id, type, state) VALUES (?, ?, ?) "
                 "ON CONFLICT (account_id, type) DO UPDATE SET state = excluded.state",

@@ -7,7 +7,7 @@ import importlib
 
 from ..protocol import core  # noqa: F401  (the core capability and methods)
 
-MODULES: tuple[str, ...] = ("mailbox", "email.parse")
+MODULES: tuple[str, ...] = ("mailbox", "thread", "email.parse", "email.email")
 
 
 def load(extra_modules: list[str] | tuple[str, ...] = ()) -> None:

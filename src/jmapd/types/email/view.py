@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from ...mail import Message, form_allowed
+from ...mail import form_allowed
 from ...mail.headers import FORMS, header_value
 from ...protocol.errors import invalid_arguments
 from ...protocol.values import BOOLEAN, STRING, UNSIGNED_INT, ListOf, Nullable
@@ -44,6 +44,21 @@ BODY_ARGS = {
     "fetchAllBodyValues": (BOOLEAN, False),
     "maxBodyValueBytes": (UNSIGNED_INT, 0),
 }
+
+
+class ParsedMessage(Protocol):
+    """What the view reads of a message: a parsed one (mail.Message) or a stored summary."""
+
+    @property
+    def headers(self) -> list[dict[str, str]]: ...
+    def properties(self) -> dict[str, Any]: ...
+    def body_structure(self) -> dict[str, Any]: ...
+    def text_body(self) -> list[dict[str, Any]]: ...
+    def html_body(self) -> list[dict[str, Any]]: ...
+    def attachments(self) -> list[dict[str, Any]]: ...
+    def has_attachment(self) -> bool: ...
+    def preview(self) -> str: ...
+    def body_value(self, part_id: str, max_bytes: int | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +120,7 @@ class View:
         )
 
     def email(
-        self, message: Message, metadata: dict[str, Any], part_blob: Callable[[str], str]
+        self, message: ParsedMessage, metadata: dict[str, Any], part_blob: Callable[[str], str]
     ) -> dict[str, Any]:
         """The Email: metadata as given, the rest from the parsed message."""
         sources: dict[str, Callable[[], Any]] = {
@@ -151,7 +166,7 @@ class View:
                 out[prop] = header.value(part["headers"])
         return out
 
-    def body_values(self, message: Message) -> dict[str, Any]:
+    def body_values(self, message: ParsedMessage) -> dict[str, Any]:
         """§4.2: the text/* parts the fetch arguments select, truncated to maxBodyValueBytes."""
         chosen: list[dict[str, Any]] = []
         if self.fetch_text:

@@ -1,0 +1,266 @@
+"""The Email type (RFC 8621 §4): its declaration over the generic engine (Email/changes,
+Email/set updates and destroys, Email/query), Email/get and Email/import."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from ...mail import parse_message
+from ...protocol.engine import DataType, Filter, Hooks, Property, register_type
+from ...protocol.engine.args import MISSING, parse_args, request_too_large
+from ...protocol.engine.get import GET_ARGS
+from ...protocol.engine.query import run_query
+from ...protocol.errors import MethodError, SetError, invalid_properties
+from ...protocol.registry import REGISTRY, Context
+from ...protocol.values import (
+    BOOLEAN,
+    ID_KIND,
+    OBJECT,
+    STRING,
+    UNSIGNED_INT,
+    UTC_DATE_KIND,
+    Kind,
+    ListOf,
+    MapOf,
+    Nullable,
+    Resolver,
+)
+from ...store.base import Transaction
+from ..mailbox import MAIL
+from .store import (
+    StoredMessage,
+    assign_thread,
+    bump_mailboxes,
+    received_at,
+    set_thread_members,
+    summarise,
+)
+from .view import BODY_ARGS, GET_DEFAULT, View
+
+KEYWORD_FORBIDDEN = set('(){]%*"\\')
+
+
+class Keyword(Kind):
+    """§4.1.1: 1-255 of %x21-%x7e but ( ) { ] % * " \\, returned in lowercase."""
+
+    name = 'a keyword (1-255 printable ASCII characters, none of ( ) { ] % * " \\)'
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if (
+            not isinstance(value, str)
+            or not 1 <= len(value) <= 255
+            or any(not 0x21 <= ord(c) <= 0x7E or c in KEYWORD_FORBIDDEN for c in value)
+        ):
+            raise ValueError(f"must be {self.name}")
+        return value.lower()
+
+
+class TrueValue(Kind):
+    name = "true"
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if value is not True:
+            raise ValueError("must be true")
+        return value
+
+
+MAILBOX_IDS = MapOf(ID_KIND, TrueValue())
+KEYWORDS = MapOf(Keyword(), TrueValue())
+
+
+def check_mailboxes(txn: Transaction, mailbox_ids: dict[str, Any]) -> None:
+    if not mailbox_ids:
+        raise invalid_properties("an Email must be in at least one mailbox", "mailboxIds")
+    missing = set(mailbox_ids) - set(txn.get("Mailbox", list(mailbox_ids)))
+    if missing:
+        raise invalid_properties(f"no mailbox {', '.join(sorted(missing))}", "mailboxIds")
+
+
+class EmailHooks(Hooks):
+    def create(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
+        raise SetError("forbidden", "creating Emails from JSON is not supported yet; use import")
+
+    def update(
+        self, ctx: Context, txn: Transaction, old: dict[str, Any], new: dict[str, Any]
+    ) -> None:
+        check_mailboxes(txn, new["mailboxIds"])
+        if old["mailboxIds"] != new["mailboxIds"] or old["keywords"] != new["keywords"]:
+            bump_mailboxes(txn, old["mailboxIds"], new["mailboxIds"])
+
+    def destroy(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
+        set_thread_members(txn, record["threadId"], None, record["id"])
+        bump_mailboxes(txn, record["mailboxIds"])
+
+    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> list[str] | None:
+        if not ctx.args.get("collapseThreads"):
+            return None
+        ids = run_query(ctx, EMAIL, txn, filter, sort, own=False)
+        threads = {id: e["threadId"] for id, e in txn.get("Email", ids).items()}
+        seen: set[str] = set()
+        out = []
+        for id in ids:
+            if threads[id] not in seen:
+                seen.add(threads[id])
+                out.append(id)
+        return out
+
+
+def _summary(name: str) -> Any:
+    return lambda r: r["summary"]["properties"][name]
+
+
+def _first_address(name: str) -> Any:
+    def key(r: dict[str, Any]) -> str | None:
+        addresses = r["summary"]["properties"][name] or []
+        return (addresses[0]["name"] or addresses[0]["email"]) if addresses else None
+
+    return key
+
+
+EMAIL = register_type(
+    DataType(
+        "Email",
+        MAIL,
+        (
+            Property("blobId", ID_KIND, server_set=True),
+            Property("threadId", ID_KIND, server_set=True),
+            Property("mailboxIds", MAILBOX_IDS),
+            Property("keywords", KEYWORDS, default={}),
+            Property("size", UNSIGNED_INT, server_set=True),
+            Property("receivedAt", UTC_DATE_KIND, default=None, immutable=True),
+        ),
+        filters={
+            "inMailbox": Filter(ID_KIND, lambda r, v: v in r["mailboxIds"]),
+            "inMailboxOtherThan": Filter(
+                ListOf(ID_KIND), lambda r, v: bool(set(r["mailboxIds"]) - set(v))
+            ),
+            "before": Filter(UTC_DATE_KIND, lambda r, v: r["receivedAt"] < v),
+            "after": Filter(UTC_DATE_KIND, lambda r, v: r["receivedAt"] >= v),
+            "minSize": Filter(UNSIGNED_INT, lambda r, v: r["size"] >= v),
+            "maxSize": Filter(UNSIGNED_INT, lambda r, v: r["size"] < v),
+            "hasKeyword": Filter(Keyword(), lambda r, v: bool(r["keywords"].get(v))),
+            "notKeyword": Filter(Keyword(), lambda r, v: not r["keywords"].get(v)),
+            "hasAttachment": Filter(BOOLEAN, lambda r, v: r["summary"]["hasAttachment"] == v),
+        },
+        sorts={
+            "receivedAt": lambda r: r["receivedAt"],
+            "size": lambda r: r["size"],
+            "sentAt": _summary("sentAt"),
+            "subject": _summary("subject"),
+            "from": _first_address("from"),
+            "to": _first_address("to"),
+        },
+        methods=("changes", "set", "query", "queryChanges"),
+        hooks=EmailHooks(),
+        extra_args={
+            "query": {"collapseThreads": (BOOLEAN, False)},
+            "queryChanges": {"collapseThreads": (BOOLEAN, False)},
+        },
+    )
+)
+
+
+# -- Email/get (§4.2) -----------------------------------------------------------------------------
+
+METADATA = ("blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt")
+
+
+@REGISTRY.method("Email/get", MAIL)
+def email_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    a = parse_args(args, GET_ARGS | BODY_ARGS, ctx.resolve_creation_id)
+    view = View.from_args(a, GET_DEFAULT)
+    ids = None if a["ids"] is None else list(dict.fromkeys(a["ids"]))
+    request_too_large(len(ids or ()), ctx.config.max_objects_in_get, "ids")
+    with ctx.read(a["accountId"]) as txn:
+        state = txn.state("Email")
+        records = txn.get("Email", ids)
+    request_too_large(len(records), ctx.config.max_objects_in_get, "Emails")
+    found = []
+    for id in ids if ids is not None else sorted(records):
+        record = records.get(id)
+        if record is None:
+            continue
+        message = StoredMessage(record["summary"], partial(ctx.blobs.read, record["blobId"]))
+        metadata = {"id": id, **{k: record[k] for k in METADATA}}
+        found.append(view.email(message, metadata, message.part_blob))
+    return {
+        "accountId": a["accountId"],
+        "state": str(state),
+        "list": found,
+        "notFound": [id for id in ids if id not in records] if ids is not None else [],
+    }
+
+
+# -- Email/import (§4.8) --------------------------------------------------------------------------
+
+IMPORT_ARGS = {
+    "accountId": (ID_KIND, MISSING),
+    "ifInState": (Nullable(STRING), None),
+    "emails": (MapOf(STRING, OBJECT), MISSING),
+}
+IMPORT_KINDS = {"blobId": ID_KIND, "mailboxIds": MAILBOX_IDS, "keywords": KEYWORDS,
+                "receivedAt": UTC_DATE_KIND}  # fmt: skip
+
+
+@REGISTRY.method("Email/import", MAIL, writes=True)
+def email_import(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    a = parse_args(args, IMPORT_ARGS)
+    request_too_large(len(a["emails"]), ctx.config.max_objects_in_set, "emails")
+    created, not_created = {}, {}
+    with ctx.write(a["accountId"]) as txn:
+        old_state = txn.state("Email")
+        if a["ifInState"] is not None and a["ifInState"] != str(old_state):
+            raise MethodError("stateMismatch", f"the state is {old_state}")
+        for creation_id, given in a["emails"].items():
+            try:
+                created[creation_id] = import_one(ctx, txn, given)
+            except SetError as e:
+                not_created[creation_id] = e.to_json()
+            else:
+                ctx.created_ids[creation_id] = created[creation_id]["id"]
+        new_state = txn.state("Email")
+    return {
+        "accountId": a["accountId"],
+        "oldState": str(old_state),
+        "newState": str(new_state),
+        "created": created or None,
+        "notCreated": not_created or None,
+    }
+
+
+def import_one(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
+    bad = sorted(set(given) - set(IMPORT_KINDS)) + [
+        k for k in ("blobId", "mailboxIds") if k not in given
+    ]
+    checked = {}
+    for name, value in given.items():
+        try:
+            checked[name] = IMPORT_KINDS[name].check(value, ctx.resolve_creation_id)
+        except (KeyError, ValueError):
+            bad.append(name)
+    if bad:
+        raise invalid_properties(f"invalid or missing: {', '.join(sorted(set(bad)))}", *bad)
+    check_mailboxes(txn, checked["mailboxIds"])
+    size = txn.blob_size(checked["blobId"], ctx.user.account_id)
+    raw = ctx.blobs.read(checked["blobId"]) if size is not None else None
+    if raw is None:
+        raise invalid_properties(f"no blob {checked['blobId']} in this account", "blobId")
+    message = parse_message(raw)
+    txn.keep_blob(checked["blobId"], len(raw))
+    summary = summarise(ctx, txn, message)
+    record = {
+        "blobId": checked["blobId"],
+        "threadId": assign_thread(txn, summary["threadingKeys"]),
+        "mailboxIds": checked["mailboxIds"],
+        "keywords": checked.get("keywords", {}),
+        "size": len(raw),
+        "receivedAt": checked.get("receivedAt") or received_at(message),
+        "summary": summary,
+    }
+    email_id = txn.new_id()
+    txn.put("Email", email_id, record)
+    set_thread_members(txn, record["threadId"], email_id, None)
+    bump_mailboxes(txn, record["mailboxIds"])
+    return {"id": email_id, "blobId": record["blobId"], "threadId": record["threadId"],
+            "size": record["size"]}  # fmt: skip

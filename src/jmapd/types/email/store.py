@@ -1,0 +1,205 @@
+"""Emails in the store: ingest (parse once, keep the summary), threads, and what mailboxes hold.
+
+An Email record holds its metadata (blobId, threadId, mailboxIds, keywords, size, receivedAt)
+and the summary of its parsed message, so Email/get never parses the blob again for anything
+but body values. Each body part's decoded content is a blob of its own. Threading keys are
+internal records (type "_ThreadKey"): one per Message-ID, naming its thread and subject.
+
+The counts below read every Email of the account; the search issue replaces them with indexed
+columns (docs/engine.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ...mail import Message, parse_message
+from ...protocol.registry import Context
+from ...store.base import Transaction
+from .. import mailbox
+
+UNREAD_UNLESS = ("$seen", "$draft")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def received_at(message: Message) -> str:
+    """RFC 8621 §4.8: the time of the most recent Received header, else now."""
+    for header in reversed(message.header("Received", "Raw", all=True)):
+        try:
+            when = parsedate_to_datetime(header.rsplit(";", 1)[-1].strip())
+        except (TypeError, ValueError, IndexError):
+            continue
+        if when.tzinfo is not None:
+            return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_now()
+
+
+def _leaves(part: dict[str, Any]) -> list[dict[str, Any]]:
+    if part["subParts"] is None:
+        return [part]
+    return [leaf for sub in part["subParts"] for leaf in _leaves(sub)]
+
+
+def summarise(ctx: Context, txn: Transaction, message: Message) -> dict[str, Any]:
+    """What Email/get shows without the blob; every leaf part's content stored as a blob."""
+    structure = message.body_structure()
+    for part in _leaves(structure):
+        content = message.part_content(part["partId"])
+        part["blobId"] = ctx.blobs.put(content)
+        txn.keep_blob(part["blobId"], len(content))
+    return {
+        "headers": message.headers,
+        "properties": message.properties(),
+        "bodyStructure": structure,
+        "textBody": [p["partId"] for p in message.text_body()],
+        "htmlBody": [p["partId"] for p in message.html_body()],
+        "attachments": [p["partId"] for p in message.attachments()],
+        "hasAttachment": message.has_attachment(),
+        "preview": message.preview(),
+        "threadingKeys": {
+            "messageIds": list(message.threading_keys().message_ids),
+            "subject": message.threading_keys().subject,
+        },
+    }
+
+
+class StoredMessage:
+    """A stored summary with the interface of mail.Message that the Email view uses; the blob
+    is parsed only when body values are asked for."""
+
+    def __init__(self, summary: dict[str, Any], load: Callable[[], bytes | None]) -> None:
+        self.summary = summary
+        self._load = load
+        self._message: Message | None = None
+        self._parts = {p["partId"]: p for p in _leaves(summary["bodyStructure"])}
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        return list(self.summary["headers"])
+
+    def properties(self) -> dict[str, Any]:
+        return dict(self.summary["properties"])
+
+    def body_structure(self) -> dict[str, Any]:
+        return dict(self.summary["bodyStructure"])
+
+    def text_body(self) -> list[dict[str, Any]]:
+        return [self._parts[p] for p in self.summary["textBody"]]
+
+    def html_body(self) -> list[dict[str, Any]]:
+        return [self._parts[p] for p in self.summary["htmlBody"]]
+
+    def attachments(self) -> list[dict[str, Any]]:
+        return [self._parts[p] for p in self.summary["attachments"]]
+
+    def has_attachment(self) -> bool:
+        return bool(self.summary["hasAttachment"])
+
+    def preview(self) -> str:
+        return str(self.summary["preview"])
+
+    def body_value(self, part_id: str, max_bytes: int | None = None) -> dict[str, Any]:
+        if self._message is None:
+            self._message = parse_message(self._load() or b"")
+        return self._message.body_value(part_id, max_bytes)
+
+    def part_blob(self, part_id: str) -> str:
+        return str(self._parts[part_id]["blobId"])
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def _key_id(message_id: str) -> str:
+    return "k" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+
+
+def assign_thread(txn: Transaction, keys: dict[str, Any]) -> str:
+    """The thread of a new Email: that of an Email sharing a Message-ID with it (its own,
+    In-Reply-To or References) and the same normalised subject; else a new thread
+    (docs/mail.md)."""
+    ids = [_key_id(m) for m in keys["messageIds"]]
+    known = txn.get("_ThreadKey", ids) if ids else {}
+    thread_id = next(
+        (k["threadId"] for k in known.values() if k["subject"] == keys["subject"]), None
+    )
+    if thread_id is None or not txn.get("Thread", [thread_id]):
+        thread_id = "T" + txn.new_id()
+    for key_id in ids:
+        if key_id not in known:
+            txn.put("_ThreadKey", key_id, {"threadId": thread_id, "subject": keys["subject"]})
+    return thread_id
+
+
+def set_thread_members(
+    txn: Transaction, thread_id: str, add: str | None, remove: str | None
+) -> None:
+    """Add or remove an Email; emailIds stay ordered by receivedAt (§3); no members, no thread."""
+    thread = txn.get("Thread", [thread_id]).get(thread_id, {"emailIds": []})
+    members = [e for e in thread["emailIds"] if e != remove] + ([add] if add else [])
+    if not members:
+        txn.destroy("Thread", thread_id)
+        return
+    emails = txn.get("Email", members)
+    members.sort(key=lambda e: (emails[e]["receivedAt"], e) if e in emails else ("", e))
+    txn.put("Thread", thread_id, {"emailIds": members})
+
+
+# -- what mailboxes hold -------------------------------------------------------------------------
+
+
+def is_unread(email: dict[str, Any]) -> bool:
+    return not any(email["keywords"].get(k) for k in UNREAD_UNLESS)
+
+
+class EmailContents(mailbox.Contents):
+    """Mailbox counts (§2) from the account's Emails."""
+
+    def counts(self, txn: Transaction) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        threads: dict[str, set[str]] = {}
+        unread_threads: dict[str, set[str]] = {}
+        for email in txn.get("Email", None).values():
+            unread = is_unread(email)
+            for mailbox_id in email["mailboxIds"]:
+                c = out.setdefault(mailbox_id, dict.fromkeys(mailbox.COUNTS, 0))
+                c["totalEmails"] += 1
+                c["unreadEmails"] += unread
+                threads.setdefault(mailbox_id, set()).add(email["threadId"])
+                if unread:
+                    unread_threads.setdefault(mailbox_id, set()).add(email["threadId"])
+        for mailbox_id, c in out.items():
+            c["totalThreads"] = len(threads.get(mailbox_id, ()))
+            c["unreadThreads"] = len(unread_threads.get(mailbox_id, ()))
+        return out
+
+    def has_email(self, txn: Transaction, mailbox_id: str) -> bool:
+        return any(mailbox_id in e["mailboxIds"] for e in txn.get("Email", None).values())
+
+    def remove_all(self, ctx: Context, txn: Transaction, mailbox_id: str) -> None:
+        for email_id, email in txn.get("Email", None).items():
+            if mailbox_id not in email["mailboxIds"]:
+                continue
+            del email["mailboxIds"][mailbox_id]
+            if email["mailboxIds"]:
+                txn.put("Email", email_id, email)
+            else:
+                txn.destroy("Email", email_id)
+                set_thread_members(txn, email["threadId"], None, email_id)
+            bump_mailboxes(txn, email["mailboxIds"])
+
+
+def bump_mailboxes(txn: Transaction, *mailbox_sets: dict[str, Any]) -> None:
+    """The counts of these mailboxes changed (RFC 8621 §2.2 updatedProperties)."""
+    for mailbox_id in {m for s in mailbox_sets for m in s}:
+        txn.bump("Mailbox", mailbox_id)
+
+
+mailbox.CONTENTS = EmailContents()

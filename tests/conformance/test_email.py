@@ -1,0 +1,268 @@
+"""RFC 8621 §3-4: Email/import, Email/get, Email/set (keywords, mailboxes, destroy),
+Email/changes, Email/query, Thread/get, and the Mailbox counts they move (§2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.conformance import notes
+from tests.conftest import Client, Server
+
+CORPUS = Path(__file__).parent.parent / "data" / "mail"
+
+
+def account(server: Server) -> tuple[Client, str, dict[str, str]]:
+    """A fresh account: its client, id, and mailbox ids by role."""
+    client, account_id = notes.fresh_account(server, "mail")
+    found = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
+    return client, account_id, {m["role"]: m["id"] for m in found}
+
+
+def upload(client: Client, account_id: str, data: bytes) -> str:
+    url = client.session()["uploadUrl"].replace("{accountId}", account_id)
+    r = client.http.post(url, content=data, headers={"Content-Type": "message/rfc822"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["blobId"])
+
+
+def message(
+    subject: str, msgid: str, *, refs: str = "", date: str = "Mon, 13 Oct 2014 14:00:00 +0000"
+) -> bytes:
+    references = f"References: {refs}\r\nIn-Reply-To: {refs.split()[-1]}\r\n" if refs else ""
+    return (
+        f"From: Joe <joe@example.com>\r\nTo: ann@example.com\r\nSubject: {subject}\r\n"
+        f"Date: {date}\r\nMessage-ID: {msgid}\r\n{references}\r\nHello {subject}.\r\n"
+    ).encode()
+
+
+def import_(client: Client, account_id: str, mailbox: str, raw: bytes, **extra: Any) -> dict:
+    blob_id = upload(client, account_id, raw)
+    result = client.ok(
+        "Email/import",
+        {
+            "accountId": account_id,
+            "emails": {"e": {"blobId": blob_id, "mailboxIds": {mailbox: True}, **extra}},
+        },
+    )
+    assert result["notCreated"] is None, result["notCreated"]
+    return dict(result["created"]["e"])
+
+
+def counts(client: Client, account_id: str, mailbox_id: str) -> tuple[int, int, int, int]:
+    m = client.ok("Mailbox/get", {"accountId": account_id, "ids": [mailbox_id]})["list"][0]
+    return m["totalEmails"], m["unreadEmails"], m["totalThreads"], m["unreadThreads"]
+
+
+def test_import_and_get(server: Server) -> None:
+    client, account_id, boxes = account(server)
+    raw = (CORPUS / "mixed-attachments.eml").read_bytes()
+    expected = json.loads((CORPUS / "mixed-attachments.json").read_text())
+    created = import_(
+        client,
+        account_id,
+        boxes["inbox"],
+        raw,
+        keywords={"$Seen": True},
+        receivedAt="2020-01-02T03:04:05Z",
+    )
+    assert set(created) == {"id", "blobId", "threadId", "size"}
+    assert created["size"] == len(raw)
+    got = client.ok(
+        "Email/get", {"accountId": account_id, "ids": [created["id"]], "fetchTextBodyValues": True}
+    )
+    email = got["list"][0]
+    assert email["id"] == created["id"]
+    assert (email["blobId"], email["threadId"]) == (created["blobId"], created["threadId"])
+    assert email["mailboxIds"] == {boxes["inbox"]: True}
+    assert email["keywords"] == {"$seen": True}  # §4.1.1: returned in lowercase
+    assert email["receivedAt"] == "2020-01-02T03:04:05Z"
+    for name, value in expected["properties"].items():
+        assert email[name] == value, name
+    assert email["hasAttachment"] is expected["hasAttachment"]
+    assert email["preview"] == expected["preview"]
+    assert [p["partId"] for p in email["attachments"]] == expected["attachments"]
+    assert email["bodyValues"] == {
+        k: v for k, v in expected["bodyValues"].items() if k in expected["textBody"]
+    }
+    # Every part's blob downloads its decoded content.
+    pdf = next(p for p in email["attachments"] if p["partId"] == "2")
+    url = client.session()["downloadUrl"]
+    for var, value in {
+        "accountId": account_id,
+        "blobId": pdf["blobId"],
+        "name": "a.pdf",
+        "type": "application/pdf",
+    }.items():
+        url = url.replace("{" + var + "}", value)
+    assert client.http.get(url).content == expected["partContent"]["2"].encode()
+    # The raw message too, byte for byte.
+    raw_url = url.replace(pdf["blobId"], email["blobId"])
+    assert client.http.get(raw_url).content == raw
+
+
+def test_import_errors(server: Server) -> None:
+    client, account_id, boxes = account(server)
+    blob_id = upload(client, account_id, message("x", "<err@example.com>"))
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({"blobId": blob_id, "mailboxIds": {}}, ["mailboxIds"]),
+        ({"blobId": blob_id, "mailboxIds": {"nosuchbox": True}}, ["mailboxIds"]),
+        ({"blobId": blob_id}, ["mailboxIds"]),
+        ({"blobId": "B" + "0" * 64, "mailboxIds": {boxes["inbox"]: True}}, ["blobId"]),
+        (
+            {
+                "blobId": blob_id,
+                "mailboxIds": {boxes["inbox"]: True},
+                "keywords": {"bad keyword": True},
+            },
+            ["keywords"],
+        ),
+        ({"blobId": blob_id, "mailboxIds": {boxes["inbox"]: False}}, ["mailboxIds"]),
+    ]
+    for given, bad in cases:
+        result = client.ok("Email/import", {"accountId": account_id, "emails": {"e": given}})
+        error = result["notCreated"]["e"]
+        assert (error["type"], error["properties"]) == ("invalidProperties", bad), given
+
+
+def test_threads_and_counts(server: Server) -> None:
+    client, account_id, boxes = account(server)
+    inbox, archive = boxes["inbox"], boxes["archive"]
+    # emailIds are in receivedAt order (§3): the reply is received later.
+    first = import_(
+        client,
+        account_id,
+        inbox,
+        message("Plans", "<a@example.com>"),
+        receivedAt="2014-10-13T14:00:00Z",
+    )
+    reply = import_(
+        client,
+        account_id,
+        inbox,
+        message(
+            "Re: Plans",
+            "<b@example.com>",
+            refs="<a@example.com>",
+            date="Mon, 13 Oct 2014 15:00:00 +0000",
+        ),
+        receivedAt="2014-10-13T15:00:00Z",
+    )
+    other = import_(client, account_id, inbox, message("Other", "<c@example.com>"))
+    # Same references but another subject: not the same conversation.
+    unrelated = import_(
+        client, account_id, inbox, message("Lunch", "<d@example.com>", refs="<a@example.com>")
+    )
+    assert reply["threadId"] == first["threadId"]
+    assert len({first["threadId"], other["threadId"], unrelated["threadId"]}) == 3
+    thread = client.ok("Thread/get", {"accountId": account_id, "ids": [first["threadId"]]})
+    assert thread["list"] == [{"id": first["threadId"], "emailIds": [first["id"], reply["id"]]}]
+    assert counts(client, account_id, inbox) == (4, 4, 3, 3)
+    state = client.ok("Mailbox/get", {"accountId": account_id, "ids": []})["state"]
+    # Reading one email of the thread: the thread stays unread (the other one is not read).
+    client.ok(
+        "Email/set", {"accountId": account_id, "update": {first["id"]: {"keywords/$seen": True}}}
+    )
+    assert counts(client, account_id, inbox) == (4, 3, 3, 3)
+    changes = client.ok("Mailbox/changes", {"accountId": account_id, "sinceState": state})
+    assert changes["updated"] == [inbox]
+    assert changes["updatedProperties"] == [
+        "totalEmails",
+        "unreadEmails",
+        "totalThreads",
+        "unreadThreads",
+    ]
+    client.ok(
+        "Email/set",
+        {"accountId": account_id, "update": {reply["id"]: {"keywords": {"$seen": True}}}},
+    )
+    assert counts(client, account_id, inbox) == (4, 2, 3, 2)
+    # Moving the reply to the archive.
+    result = client.ok(
+        "Email/set",
+        {
+            "accountId": account_id,
+            "update": {reply["id"]: {f"mailboxIds/{inbox}": None, f"mailboxIds/{archive}": True}},
+        },
+    )
+    assert result["updated"] == {reply["id"]: None}
+    assert counts(client, account_id, inbox) == (3, 2, 3, 2)
+    assert counts(client, account_id, archive) == (1, 0, 1, 0)
+    # An Email must stay in a mailbox.
+    result = client.ok(
+        "Email/set", {"accountId": account_id, "update": {other["id"]: {"mailboxIds": {}}}}
+    )
+    assert result["notUpdated"][other["id"]]["properties"] == ["mailboxIds"]
+    # blobId, threadId, size, receivedAt cannot change.
+    result = client.ok("Email/set", {"accountId": account_id, "update": {other["id"]: {"size": 1}}})
+    assert result["notUpdated"][other["id"]]["type"] == "invalidProperties"
+    # Destroying: gone from the thread and the counts.
+    thread_state = thread["state"]
+    client.ok("Email/set", {"accountId": account_id, "destroy": [first["id"]]})
+    thread = client.ok("Thread/get", {"accountId": account_id, "ids": [first["threadId"]]})
+    assert thread["list"][0]["emailIds"] == [reply["id"]]
+    thread_changes = client.ok(
+        "Thread/changes", {"accountId": account_id, "sinceState": thread_state}
+    )
+    assert thread_changes["updated"] == [first["threadId"]]
+    assert counts(client, account_id, inbox) == (2, 2, 2, 2)
+
+
+def test_query_and_changes(server: Server) -> None:
+    client, account_id, boxes = account(server)
+    inbox = boxes["inbox"]
+    state = client.ok("Email/get", {"accountId": account_id, "ids": []})["state"]
+    made = [
+        import_(
+            client,
+            account_id,
+            inbox,
+            message(f"m{i}", f"<q{i}@example.com>"),
+            receivedAt=f"2024-01-0{i}T00:00:00Z",
+        )
+        for i in range(1, 5)
+    ]
+    reply = import_(
+        client,
+        account_id,
+        inbox,
+        message("Re: m1", "<q5@example.com>", refs="<q1@example.com>"),
+        receivedAt="2024-01-05T00:00:00Z",
+    )
+    newest_first = [{"property": "receivedAt", "isAscending": False}]
+    ids = client.ok(
+        "Email/query",
+        {"accountId": account_id, "filter": {"inMailbox": inbox}, "sort": newest_first},
+    )["ids"]
+    assert ids == [reply["id"], *(m["id"] for m in reversed(made))]
+    collapsed = client.ok(
+        "Email/query",
+        {
+            "accountId": account_id,
+            "filter": {"inMailbox": inbox},
+            "sort": newest_first,
+            "collapseThreads": True,
+        },
+    )
+    assert collapsed["ids"] == [reply["id"], made[3]["id"], made[2]["id"], made[1]["id"]]
+    changes = client.ok("Email/changes", {"accountId": account_id, "sinceState": state})
+    assert sorted(changes["created"]) == sorted([reply["id"], *(m["id"] for m in made)])
+    name, error = client.call(
+        "Email/query", {"accountId": account_id, "filter": {"noSuchFilter": 1}}
+    )
+    assert (name, error["type"]) == ("error", "unsupportedFilter")
+
+
+def test_mailbox_with_emails_cannot_simply_go(server: Server) -> None:
+    client, account_id, boxes = account(server)
+    junk = boxes["junk"]
+    email = import_(client, account_id, junk, message("spam", "<s@example.com>"))
+    result = client.ok("Mailbox/set", {"accountId": account_id, "destroy": [junk]})
+    assert result["notDestroyed"][junk]["type"] == "mailboxHasEmail"
+    result = client.ok(
+        "Mailbox/set", {"accountId": account_id, "destroy": [junk], "onDestroyRemoveEmails": True}
+    )
+    assert result["destroyed"] == [junk]
+    got = client.ok("Email/get", {"accountId": account_id, "ids": [email["id"]]})
+    assert got["notFound"] == [email["id"]]
