@@ -1,2 +1,2 @@
-"""Email (RFC 8621 §4): one module per concern. Only Email/parse exists yet; Email/get, /set,
-/query and /import come with the Email store."""
+"""Email (RFC 8621 §4): the view shared by Email/get and Email/parse (view.py), the store of
+Emails and Threads (store.py), the type and its methods (email.py) and Email/parse (parse.py)."""

@@ -229,6 +229,35 @@ def email_import(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def store_email(
+    ctx: Context,
+    txn: Transaction,
+    blob_id: str,
+    raw: bytes,
+    mailbox_ids: dict[str, bool],
+    keywords: dict[str, bool],
+    received: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """Add a message to the account: parsed once, threaded, counted in its mailboxes."""
+    message = parse_message(raw)
+    txn.keep_blob(blob_id, len(raw))
+    summary = summarise(ctx, txn, message)
+    record: dict[str, Any] = {
+        "blobId": blob_id,
+        "threadId": assign_thread(txn, summary["threadingKeys"]),
+        "mailboxIds": mailbox_ids,
+        "keywords": keywords,
+        "size": len(raw),
+        "receivedAt": received or received_at(message),
+        "summary": summary,
+    }
+    email_id = txn.new_id()
+    txn.put("Email", email_id, record)
+    set_thread_members(txn, record["threadId"], email_id, None)
+    bump_mailboxes(txn, mailbox_ids)
+    return email_id, record
+
+
 def import_one(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
     bad = sorted(set(given) - set(IMPORT_KINDS)) + [
         k for k in ("blobId", "mailboxIds") if k not in given
@@ -246,21 +275,8 @@ def import_one(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[st
     raw = ctx.blobs.read(checked["blobId"]) if size is not None else None
     if raw is None:
         raise invalid_properties(f"no blob {checked['blobId']} in this account", "blobId")
-    message = parse_message(raw)
-    txn.keep_blob(checked["blobId"], len(raw))
-    summary = summarise(ctx, txn, message)
-    record = {
-        "blobId": checked["blobId"],
-        "threadId": assign_thread(txn, summary["threadingKeys"]),
-        "mailboxIds": checked["mailboxIds"],
-        "keywords": checked.get("keywords", {}),
-        "size": len(raw),
-        "receivedAt": checked.get("receivedAt") or received_at(message),
-        "summary": summary,
-    }
-    email_id = txn.new_id()
-    txn.put("Email", email_id, record)
-    set_thread_members(txn, record["threadId"], email_id, None)
-    bump_mailboxes(txn, record["mailboxIds"])
-    return {"id": email_id, "blobId": record["blobId"], "threadId": record["threadId"],
-            "size": record["size"]}  # fmt: skip
+    email_id, record = store_email(
+        ctx, txn, checked["blobId"], raw, checked["mailboxIds"],
+        checked.get("keywords", {}), checked.get("receivedAt"),
+    )  # fmt: skip
+    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
