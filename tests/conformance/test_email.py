@@ -266,3 +266,69 @@ def test_mailbox_with_emails_cannot_simply_go(server: Server) -> None:
     assert result["destroyed"] == [junk]
     got = client.ok("Email/get", {"accountId": account_id, "ids": [email["id"]]})
     assert got["notFound"] == [email["id"]]
+
+
+def test_create_a_draft_with_an_attachment(server: Server) -> None:
+    """§4.6: an Email/set create composes a real message; the attachment is the uploaded bytes."""
+    client, account_id, boxes = account(server)
+    drafts = boxes["drafts"]
+    pdf = b"%PDF-1.4\n\x00\xff binary \xe9\n%%EOF\n"
+    blob_id = upload(client, account_id, pdf)
+    draft = {
+        "mailboxIds": {drafts: True},
+        "keywords": {"$draft": True},
+        "from": [{"name": "Ann Ö", "email": "ann@example.com"}],
+        "to": [{"name": None, "email": "bob@example.com"}],
+        "subject": "Entwürfe",
+        "bodyValues": {"t": {"value": "See the file."}},
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "attachments": [{"blobId": blob_id, "type": "application/pdf", "name": "Bericht.pdf"}],
+    }
+    result = client.ok("Email/set", {"accountId": account_id, "create": {"d": draft}})
+    assert result["notCreated"] is None, result["notCreated"]
+    created = result["created"]["d"]
+    assert set(created) == {"id", "blobId", "threadId", "size"}
+    email = client.ok(
+        "Email/get",
+        {"accountId": account_id, "ids": [created["id"]], "fetchTextBodyValues": True,
+         "properties": ["from", "to", "subject", "keywords", "mailboxIds", "messageId",
+                        "sentAt", "textBody", "attachments", "bodyValues", "hasAttachment"]},
+    )["list"][0]  # fmt: skip
+    assert email["from"] == draft["from"] and email["to"] == draft["to"]
+    assert email["subject"] == "Entwürfe"
+    assert email["keywords"] == {"$draft": True}
+    assert email["messageId"] and email["sentAt"]  # generated
+    assert email["hasAttachment"] is True
+    (text,) = email["textBody"]
+    assert email["bodyValues"][text["partId"]]["value"].rstrip("\r\n") == "See the file."
+    (attachment,) = email["attachments"]
+    assert (attachment["name"], attachment["type"]) == ("Bericht.pdf", "application/pdf")
+    url = client.session()["downloadUrl"]
+    for var, value in {"accountId": account_id, "blobId": attachment["blobId"],
+                       "name": "b.pdf", "type": "application/pdf"}.items():  # fmt: skip
+        url = url.replace("{" + var + "}", value)
+    assert client.http.get(url).content == pdf
+    # A draft is not unread (§2: neither $seen nor $draft).
+    assert counts(client, account_id, drafts) == (1, 0, 1, 0)
+
+
+def test_create_errors(server: Server) -> None:
+    client, account_id, boxes = account(server)
+    inbox = boxes["inbox"]
+    missing = "B" + "1" * 64
+    cases: list[tuple[dict[str, Any], str, list[str]]] = [
+        ({"subject": "no mailbox"}, "invalidProperties", ["mailboxIds"]),
+        ({"mailboxIds": {inbox: True}, "preview": "x"}, "invalidProperties", ["preview"]),
+        ({"mailboxIds": {inbox: True}, "keywords": {"a b": True}}, "invalidProperties",
+         ["keywords"]),
+        ({"mailboxIds": {inbox: True}, "textBody": [{"partId": "t"}]}, "invalidProperties",
+         ["textBody/0/partId"]),
+        ({"mailboxIds": {inbox: True}, "attachments": [{"blobId": missing}]}, "blobNotFound",
+         ["attachments/0/blobId"]),
+    ]  # fmt: skip
+    for given, kind, properties in cases:
+        result = client.ok("Email/set", {"accountId": account_id, "create": {"c": given}})
+        error = result["notCreated"]["c"]
+        assert (error["type"], error["properties"]) == (kind, properties), (given, error)
+        if kind == "blobNotFound":
+            assert error["notFound"] == [missing]

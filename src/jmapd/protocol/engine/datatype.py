@@ -48,6 +48,11 @@ class Hooks:
     def present(self, ctx: Context, txn: Transaction, records: dict[str, Record]) -> None:
         """Fill computed properties into records read for /get (in place)."""
 
+    def create_record(self, ctx: Context, txn: Transaction, given: dict[str, Any]) -> Record | None:
+        """Create from the client's object in the type's own way (Email composes a message);
+        return the created response's properties with "id", or None for the generic create."""
+        return None
+
     def create(self, ctx: Context, txn: Transaction, record: Record) -> None:
         """Check and complete a record about to be created (in place; may set server-set
         properties and `id`)."""

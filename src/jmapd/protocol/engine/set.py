@@ -114,6 +114,9 @@ def check_properties(
 
 
 def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, Any]) -> Record:
+    own = dt.hooks.create_record(ctx, txn, given)
+    if own is not None:
+        return own
     problems: dict[str, str] = {}
     for name in given:
         prop = dt.by_name.get(name)

@@ -3,10 +3,14 @@ Email/set updates and destroys, Email/query), Email/get and Email/import."""
 
 from __future__ import annotations
 
+import socket
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...mail import parse_message
+from ...mail.compose import ComposeError, compose_message
 from ...protocol.engine import DataType, Filter, Hooks, Property, register_type
 from ...protocol.engine.args import MISSING, parse_args, request_too_large
 from ...protocol.engine.get import GET_ARGS
@@ -36,7 +40,7 @@ from .store import (
     set_thread_members,
     summarise,
 )
-from .view import BODY_ARGS, GET_DEFAULT, View
+from .view import BODY_ARGS, CONVENIENCE, GET_DEFAULT, View
 
 KEYWORD_FORBIDDEN = set('(){]%*"\\')
 
@@ -78,8 +82,11 @@ def check_mailboxes(txn: Transaction, mailbox_ids: dict[str, Any]) -> None:
 
 
 class EmailHooks(Hooks):
-    def create(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
-        raise SetError("forbidden", "creating Emails from JSON is not supported yet; use import")
+    def create_record(
+        self, ctx: Context, txn: Transaction, given: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """§4.6: compose a message from the Email object and store it like an import."""
+        return create_email(ctx, txn, given)
 
     def update(
         self, ctx: Context, txn: Transaction, old: dict[str, Any], new: dict[str, Any]
@@ -159,6 +166,53 @@ EMAIL = register_type(
         },
     )
 )
+
+
+# -- Email/set create (§4.6) -----------------------------------------------------------------------
+
+COMPOSED = {*CONVENIENCE, "bodyStructure", "bodyValues", "textBody", "htmlBody", "attachments"}
+CREATE_KINDS = {"mailboxIds": MAILBOX_IDS, "keywords": KEYWORDS, "receivedAt": UTC_DATE_KIND}
+
+
+def create_email(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
+    bad = [
+        k for k in given
+        if k not in CREATE_KINDS and k not in COMPOSED and not k.startswith("header:")
+    ]  # fmt: skip
+    checked: dict[str, Any] = {}
+    for name, kind in CREATE_KINDS.items():
+        if name in given:
+            try:
+                checked[name] = kind.check(given[name], ctx.resolve_creation_id)
+            except ValueError:
+                bad.append(name)
+    if "mailboxIds" not in given:
+        bad.append("mailboxIds")
+    if bad:
+        raise invalid_properties(f"invalid or not settable: {', '.join(bad)}", *bad)
+    check_mailboxes(txn, checked["mailboxIds"])
+    user = ctx.user.account_id
+
+    def load_blob(blob_id: str) -> bytes | None:
+        found = txn.blob_size(blob_id, user) is not None
+        return ctx.blobs.read(blob_id) if found else None
+
+    body = {k: v for k, v in given.items() if k not in CREATE_KINDS}
+    try:
+        raw = compose_message(body, load_blob, now=datetime.now(UTC), hostname=_hostname(ctx))
+    except ComposeError as e:
+        extra = {"notFound": e.not_found} if e.kind == "blobNotFound" else {}
+        raise SetError(e.kind, e.message, e.properties, **extra) from None
+    email_id, record = store_email(
+        ctx, txn, ctx.blobs.put(raw), raw, checked["mailboxIds"],
+        checked.get("keywords", {}), checked.get("receivedAt"),
+    )  # fmt: skip
+    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
+
+
+def _hostname(ctx: Context) -> str:
+    """For generated Message-IDs: the public host name, else this machine's."""
+    return urlsplit(str(ctx.config.public_url)).hostname or socket.getfqdn() or "jmapd"
 
 
 # -- Email/get (§4.2) -----------------------------------------------------------------------------
