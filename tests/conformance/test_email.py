@@ -332,3 +332,60 @@ def test_create_errors(server: Server) -> None:
         assert (error["type"], error["properties"]) == (kind, properties), (given, error)
         if kind == "blobNotFound":
             assert error["notFound"] == [missing]
+
+
+def test_copy_to_another_account(server: Server) -> None:
+    """§4.7: the copy has a new id, the same blob, the given mailboxes, the original keywords
+    and receivedAt unless given; onSuccessDestroyOriginal destroys the original."""
+    client, account_id, boxes = account(server)
+    other_name = "copy-target-" + account_id + "@example.com"
+    from tests.conftest import jmapd
+
+    jmapd(server.data, "account", "add", other_name, "--password", "pw")
+    jmapd(server.data, "account", "grant", other_name, client.session()["username"])
+    target = next(a for a, v in client.session()["accounts"].items() if v["name"] == other_name)
+    target_inbox = next(
+        m["id"]
+        for m in client.ok("Mailbox/get", {"accountId": target, "ids": None})["list"]
+        if m["role"] == "inbox"
+    )
+    raw = message("Copy me", "<copy@example.com>")
+    original = import_(client, account_id, boxes["inbox"], raw, keywords={"$flagged": True},
+                       receivedAt="2021-05-06T07:08:09Z")  # fmt: skip
+    responses = client.request([["Email/copy", {
+        "fromAccountId": account_id, "accountId": target, "onSuccessDestroyOriginal": True,
+        "create": {"c": {"id": original["id"], "mailboxIds": {target_inbox: True}}},
+    }, "k"]])["methodResponses"]  # fmt: skip
+    assert [(r[0], r[2]) for r in responses] == [("Email/copy", "k"), ("Email/set", "k")]
+    result, implicit = responses[0][1], responses[1][1]
+    assert implicit["destroyed"] == [original["id"]]
+    copy = result["created"]["c"]
+    assert copy["id"] != original["id"]
+    assert copy["blobId"] == original["blobId"]
+    got = client.ok("Email/get", {"accountId": target, "ids": [copy["id"]],
+                                  "properties": ["mailboxIds", "keywords", "receivedAt",
+                                                 "subject"]})["list"][0]  # fmt: skip
+    assert got == {"id": copy["id"], "mailboxIds": {target_inbox: True},
+                   "keywords": {"$flagged": True}, "receivedAt": "2021-05-06T07:08:09Z",
+                   "subject": "Copy me"}  # fmt: skip
+    gone = client.ok("Email/get", {"accountId": account_id, "ids": [original["id"]]})
+    assert gone["notFound"] == [original["id"]]
+    result = client.ok("Email/copy", {
+        "fromAccountId": account_id, "accountId": target,
+        "create": {"c": {"id": copy["id"]}},
+    })  # fmt: skip
+    assert result["notCreated"]["c"]["type"] == "notFound"
+
+
+def test_a_malformed_message_is_stored_byte_identical(server: Server) -> None:
+    """Bad input: a broken message still imports; its raw blob downloads unchanged."""
+    client, account_id, boxes = account(server)
+    raw = b"Subject: half\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\nbroken \xff\xfe"
+    created = import_(client, account_id, boxes["inbox"], raw)
+    got = client.ok("Email/get", {"accountId": account_id, "ids": [created["id"]]})
+    assert got["list"][0]["subject"] == "half"
+    url = client.session()["downloadUrl"]
+    for var, value in {"accountId": account_id, "blobId": created["blobId"], "name": "m.eml",
+                       "type": "message/rfc822"}.items():  # fmt: skip
+        url = url.replace("{" + var + "}", value)
+    assert client.http.get(url).content == raw

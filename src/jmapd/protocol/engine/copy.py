@@ -52,15 +52,21 @@ def copy_(ctx: Context, dt: DataType, args: dict[str, Any]) -> Response:
                 if original is None:
                     raise SetError("notFound", f"no {dt.name} {given.get('id')!r} to copy")
                 overrides = {k: v for k, v in given.items() if k != "id"}
-                record = {
-                    k: v for k, v in original.items() if not dt.by_name[k].server_set
-                } | overrides
-                result = create_one(ctx, dt, txn, record)
+                result = dt.hooks.copy_record(ctx, txn, original, overrides)
+                if result is None:
+                    settable = {
+                        k: v
+                        for k, v in original.items()
+                        if k in dt.by_name and not dt.by_name[k].server_set
+                    }
+                    result = create_one(ctx, dt, txn, settable | overrides)
             except SetError as e:
                 not_created[creation_id] = e.to_json()
                 continue
             created[creation_id] = {
-                k: v for k, v in result.items() if k == "id" or dt.by_name[k].server_set
+                k: v
+                for k, v in result.items()
+                if k == "id" or (k in dt.by_name and dt.by_name[k].server_set)
             }
             ctx.created_ids[creation_id] = result["id"]
             copied.append(given["id"])

@@ -53,6 +53,13 @@ class Hooks:
         return the created response's properties with "id", or None for the generic create."""
         return None
 
+    def copy_record(
+        self, ctx: Context, txn: Transaction, original: Record, overrides: dict[str, Any]
+    ) -> Record | None:
+        """Create a copy of a record from another account in the type's own way; return the
+        created response's properties with "id", or None for the generic copy."""
+        return None
+
     def create(self, ctx: Context, txn: Transaction, record: Record) -> None:
         """Check and complete a record about to be created (in place; may set server-set
         properties and `id`)."""

@@ -88,6 +88,13 @@ class EmailHooks(Hooks):
         """§4.6: compose a message from the Email object and store it like an import."""
         return create_email(ctx, txn, given)
 
+    def copy_record(
+        self, ctx: Context, txn: Transaction, original: dict[str, Any], overrides: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """§4.7: the same message in another account, with mailboxIds (required), keywords
+        and receivedAt from the create object or else the original."""
+        return copy_email(ctx, txn, original, overrides)
+
     def update(
         self, ctx: Context, txn: Transaction, old: dict[str, Any], new: dict[str, Any]
     ) -> None:
@@ -158,7 +165,7 @@ EMAIL = register_type(
             "from": _first_address("from"),
             "to": _first_address("to"),
         },
-        methods=("changes", "set", "query", "queryChanges"),
+        methods=("changes", "set", "query", "queryChanges", "copy"),
         hooks=EmailHooks(),
         extra_args={
             "query": {"collapseThreads": (BOOLEAN, False)},
@@ -210,6 +217,31 @@ def create_email(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[
     return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
 
 
+def copy_email(
+    ctx: Context, txn: Transaction, original: dict[str, Any], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    bad = [k for k in overrides if k not in CREATE_KINDS]
+    checked = {k: original[k] for k in ("keywords", "receivedAt")}
+    for name, value in overrides.items():
+        try:
+            checked[name] = CREATE_KINDS[name].check(value, ctx.resolve_creation_id)
+        except (KeyError, ValueError):
+            bad.append(name)
+    if "mailboxIds" not in overrides:
+        bad.append("mailboxIds")
+    if bad:
+        raise invalid_properties(f"invalid or not settable: {', '.join(bad)}", *bad)
+    check_mailboxes(txn, checked["mailboxIds"])
+    raw = ctx.blobs.read(original["blobId"])
+    if raw is None:
+        raise SetError("notFound", "the original message is gone")
+    email_id, record = store_email(
+        ctx, txn, original["blobId"], raw, checked["mailboxIds"], checked["keywords"],
+        checked["receivedAt"],
+    )  # fmt: skip
+    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
+
+
 def _hostname(ctx: Context) -> str:
     """For generated Message-IDs: the public host name, else this machine's."""
     return urlsplit(str(ctx.config.public_url)).hostname or socket.getfqdn() or "jmapd"
@@ -224,6 +256,8 @@ METADATA = ("blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt"
 def email_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     a = parse_args(args, GET_ARGS | BODY_ARGS, ctx.resolve_creation_id)
     view = View.from_args(a, GET_DEFAULT)
+    if "id" not in view.properties:
+        view.properties.insert(0, "id")  # RFC 8620 §5.1: always returned
     ids = None if a["ids"] is None else list(dict.fromkeys(a["ids"]))
     request_too_large(len(ids or ()), ctx.config.max_objects_in_get, "ids")
     with ctx.read(a["accountId"]) as txn:
