@@ -7,7 +7,14 @@ import importlib
 
 from ..protocol import core  # noqa: F401  (the core capability and methods)
 
-MODULES: tuple[str, ...] = ("mailbox", "thread", "email.parse", "email.email")
+MODULES: tuple[str, ...] = (
+    "mailbox",
+    "thread",
+    "email.email",
+    "email.get",
+    "email.imports",
+    "email.parse",
+)
 
 
 def load(extra_modules: list[str] | tuple[str, ...] = ()) -> None:

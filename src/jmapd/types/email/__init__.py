@@ -1,2 +1,3 @@
-"""Email (RFC 8621 §4): the view shared by Email/get and Email/parse (view.py), the store of
-Emails and Threads (store.py), the type and its methods (email.py) and Email/parse (parse.py)."""
+"""Email (RFC 8621 §4), one module per concern: the type and its /set and /copy hooks
+(email.py), Email/get (get.py), Email/import (imports.py), Email/parse (parse.py), the view
+Email/get and Email/parse share (view.py), and Emails and Threads in the store (store.py)."""

@@ -1,46 +1,33 @@
-"""The Email type (RFC 8621 §4): its declaration over the generic engine (Email/changes,
-Email/set updates and destroys, Email/query), Email/get and Email/import."""
+"""The Email type (RFC 8621 §4): its declaration over the generic engine, with the hooks for
+Email/set (create by composing, keyword and mailbox updates, destroy), Email/copy, and
+Email/query's collapseThreads. Email/get and Email/import have modules of their own."""
 
 from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...mail import parse_message
 from ...mail.compose import ComposeError, compose_message
 from ...protocol.engine import DataType, Filter, Hooks, Property, register_type
-from ...protocol.engine.args import MISSING, parse_args, request_too_large
-from ...protocol.engine.get import GET_ARGS
 from ...protocol.engine.query import run_query
-from ...protocol.errors import MethodError, SetError, invalid_properties
-from ...protocol.registry import REGISTRY, Context
+from ...protocol.errors import SetError, invalid_properties
+from ...protocol.registry import Context
 from ...protocol.values import (
     BOOLEAN,
     ID_KIND,
-    OBJECT,
-    STRING,
     UNSIGNED_INT,
     UTC_DATE_KIND,
     Kind,
     ListOf,
     MapOf,
-    Nullable,
     Resolver,
 )
 from ...store.base import Transaction
 from ..mailbox import MAIL
-from .store import (
-    StoredMessage,
-    assign_thread,
-    bump_mailboxes,
-    received_at,
-    set_thread_members,
-    summarise,
-)
-from .view import BODY_ARGS, CONVENIENCE, GET_DEFAULT, View
+from .store import bump_mailboxes, set_thread_members, store_email
+from .view import CONVENIENCE
 
 KEYWORD_FORBIDDEN = set('(){]%*"\\')
 
@@ -245,126 +232,3 @@ def copy_email(
 def _hostname(ctx: Context) -> str:
     """For generated Message-IDs: the public host name, else this machine's."""
     return urlsplit(str(ctx.config.public_url)).hostname or socket.getfqdn() or "jmapd"
-
-
-# -- Email/get (§4.2) -----------------------------------------------------------------------------
-
-METADATA = ("blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt")
-
-
-@REGISTRY.method("Email/get", MAIL)
-def email_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    a = parse_args(args, GET_ARGS | BODY_ARGS, ctx.resolve_creation_id)
-    view = View.from_args(a, GET_DEFAULT)
-    if "id" not in view.properties:
-        view.properties.insert(0, "id")  # RFC 8620 §5.1: always returned
-    ids = None if a["ids"] is None else list(dict.fromkeys(a["ids"]))
-    request_too_large(len(ids or ()), ctx.config.max_objects_in_get, "ids")
-    with ctx.read(a["accountId"]) as txn:
-        state = txn.state("Email")
-        records = txn.get("Email", ids)
-    request_too_large(len(records), ctx.config.max_objects_in_get, "Emails")
-    found = []
-    for id in ids if ids is not None else sorted(records):
-        record = records.get(id)
-        if record is None:
-            continue
-        message = StoredMessage(record["summary"], partial(ctx.blobs.read, record["blobId"]))
-        metadata = {"id": id, **{k: record[k] for k in METADATA}}
-        found.append(view.email(message, metadata, message.part_blob))
-    return {
-        "accountId": a["accountId"],
-        "state": str(state),
-        "list": found,
-        "notFound": [id for id in ids if id not in records] if ids is not None else [],
-    }
-
-
-# -- Email/import (§4.8) --------------------------------------------------------------------------
-
-IMPORT_ARGS = {
-    "accountId": (ID_KIND, MISSING),
-    "ifInState": (Nullable(STRING), None),
-    "emails": (MapOf(STRING, OBJECT), MISSING),
-}
-IMPORT_KINDS = {"blobId": ID_KIND, "mailboxIds": MAILBOX_IDS, "keywords": KEYWORDS,
-                "receivedAt": UTC_DATE_KIND}  # fmt: skip
-
-
-@REGISTRY.method("Email/import", MAIL, writes=True)
-def email_import(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    a = parse_args(args, IMPORT_ARGS)
-    request_too_large(len(a["emails"]), ctx.config.max_objects_in_set, "emails")
-    created, not_created = {}, {}
-    with ctx.write(a["accountId"]) as txn:
-        old_state = txn.state("Email")
-        if a["ifInState"] is not None and a["ifInState"] != str(old_state):
-            raise MethodError("stateMismatch", f"the state is {old_state}")
-        for creation_id, given in a["emails"].items():
-            try:
-                created[creation_id] = import_one(ctx, txn, given)
-            except SetError as e:
-                not_created[creation_id] = e.to_json()
-            else:
-                ctx.created_ids[creation_id] = created[creation_id]["id"]
-        new_state = txn.state("Email")
-    return {
-        "accountId": a["accountId"],
-        "oldState": str(old_state),
-        "newState": str(new_state),
-        "created": created or None,
-        "notCreated": not_created or None,
-    }
-
-
-def store_email(
-    ctx: Context,
-    txn: Transaction,
-    blob_id: str,
-    raw: bytes,
-    mailbox_ids: dict[str, bool],
-    keywords: dict[str, bool],
-    received: str | None,
-) -> tuple[str, dict[str, Any]]:
-    """Add a message to the account: parsed once, threaded, counted in its mailboxes."""
-    message = parse_message(raw)
-    txn.keep_blob(blob_id, len(raw))
-    summary = summarise(ctx, txn, message)
-    record: dict[str, Any] = {
-        "blobId": blob_id,
-        "threadId": assign_thread(txn, summary["threadingKeys"]),
-        "mailboxIds": mailbox_ids,
-        "keywords": keywords,
-        "size": len(raw),
-        "receivedAt": received or received_at(message),
-        "summary": summary,
-    }
-    email_id = txn.new_id()
-    txn.put("Email", email_id, record)
-    set_thread_members(txn, record["threadId"], email_id, None)
-    bump_mailboxes(txn, mailbox_ids)
-    return email_id, record
-
-
-def import_one(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
-    bad = sorted(set(given) - set(IMPORT_KINDS)) + [
-        k for k in ("blobId", "mailboxIds") if k not in given
-    ]
-    checked = {}
-    for name, value in given.items():
-        try:
-            checked[name] = IMPORT_KINDS[name].check(value, ctx.resolve_creation_id)
-        except (KeyError, ValueError):
-            bad.append(name)
-    if bad:
-        raise invalid_properties(f"invalid or missing: {', '.join(sorted(set(bad)))}", *bad)
-    check_mailboxes(txn, checked["mailboxIds"])
-    size = txn.blob_size(checked["blobId"], ctx.user.account_id)
-    raw = ctx.blobs.read(checked["blobId"]) if size is not None else None
-    if raw is None:
-        raise invalid_properties(f"no blob {checked['blobId']} in this account", "blobId")
-    email_id, record = store_email(
-        ctx, txn, checked["blobId"], raw, checked["mailboxIds"],
-        checked.get("keywords", {}), checked.get("receivedAt"),
-    )  # fmt: skip
-    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}

@@ -202,4 +202,33 @@ def bump_mailboxes(txn: Transaction, *mailbox_sets: dict[str, Any]) -> None:
         txn.bump("Mailbox", mailbox_id)
 
 
+def store_email(
+    ctx: Context,
+    txn: Transaction,
+    blob_id: str,
+    raw: bytes,
+    mailbox_ids: dict[str, bool],
+    keywords: dict[str, bool],
+    received: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """Add a message to the account: parsed once, threaded, counted in its mailboxes."""
+    message = parse_message(raw)
+    txn.keep_blob(blob_id, len(raw))
+    summary = summarise(ctx, txn, message)
+    record: dict[str, Any] = {
+        "blobId": blob_id,
+        "threadId": assign_thread(txn, summary["threadingKeys"]),
+        "mailboxIds": mailbox_ids,
+        "keywords": keywords,
+        "size": len(raw),
+        "receivedAt": received or received_at(message),
+        "summary": summary,
+    }
+    email_id = txn.new_id()
+    txn.put("Email", email_id, record)
+    set_thread_members(txn, record["threadId"], email_id, None)
+    bump_mailboxes(txn, mailbox_ids)
+    return email_id, record
+
+
 mailbox.CONTENTS = EmailContents()

@@ -1,0 +1,72 @@
+"""Email/import (RFC 8621 §4.8): uploaded messages added to the account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...protocol.engine.args import MISSING, parse_args, request_too_large
+from ...protocol.errors import MethodError, SetError, invalid_properties
+from ...protocol.registry import REGISTRY, Context
+from ...protocol.values import ID_KIND, OBJECT, STRING, UTC_DATE_KIND, MapOf, Nullable
+from ...store.base import Transaction
+from ..mailbox import MAIL
+from .email import KEYWORDS, MAILBOX_IDS, check_mailboxes
+from .store import store_email
+
+IMPORT_ARGS = {
+    "accountId": (ID_KIND, MISSING),
+    "ifInState": (Nullable(STRING), None),
+    "emails": (MapOf(STRING, OBJECT), MISSING),
+}
+IMPORT_KINDS = {"blobId": ID_KIND, "mailboxIds": MAILBOX_IDS, "keywords": KEYWORDS,
+                "receivedAt": UTC_DATE_KIND}  # fmt: skip
+
+
+@REGISTRY.method("Email/import", MAIL, writes=True)
+def email_import(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    a = parse_args(args, IMPORT_ARGS)
+    request_too_large(len(a["emails"]), ctx.config.max_objects_in_set, "emails")
+    created, not_created = {}, {}
+    with ctx.write(a["accountId"]) as txn:
+        old_state = txn.state("Email")
+        if a["ifInState"] is not None and a["ifInState"] != str(old_state):
+            raise MethodError("stateMismatch", f"the state is {old_state}")
+        for creation_id, given in a["emails"].items():
+            try:
+                created[creation_id] = import_one(ctx, txn, given)
+            except SetError as e:
+                not_created[creation_id] = e.to_json()
+            else:
+                ctx.created_ids[creation_id] = created[creation_id]["id"]
+        new_state = txn.state("Email")
+    return {
+        "accountId": a["accountId"],
+        "oldState": str(old_state),
+        "newState": str(new_state),
+        "created": created or None,
+        "notCreated": not_created or None,
+    }
+
+
+def import_one(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
+    bad = sorted(set(given) - set(IMPORT_KINDS)) + [
+        k for k in ("blobId", "mailboxIds") if k not in given
+    ]
+    checked = {}
+    for name, value in given.items():
+        try:
+            checked[name] = IMPORT_KINDS[name].check(value, ctx.resolve_creation_id)
+        except (KeyError, ValueError):
+            bad.append(name)
+    if bad:
+        raise invalid_properties(f"invalid or missing: {', '.join(sorted(set(bad)))}", *bad)
+    check_mailboxes(txn, checked["mailboxIds"])
+    size = txn.blob_size(checked["blobId"], ctx.user.account_id)
+    raw = ctx.blobs.read(checked["blobId"]) if size is not None else None
+    if raw is None:
+        raise invalid_properties(f"no blob {checked['blobId']} in this account", "blobId")
+    email_id, record = store_email(
+        ctx, txn, checked["blobId"], raw, checked["mailboxIds"],
+        checked.get("keywords", {}), checked.get("receivedAt"),
+    )  # fmt: skip
+    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
