@@ -389,3 +389,38 @@ def test_a_malformed_message_is_stored_byte_identical(server: Server) -> None:
                        "type": "message/rfc822"}.items():  # fmt: skip
         url = url.replace("{" + var + "}", value)
     assert client.http.get(url).content == raw
+
+
+def test_every_advertised_sort(server: Server) -> None:
+    """§1.3.1 emailQuerySortOptions: each listed property sorts Email/query (§4.4.2)."""
+    client, account_id, boxes = account(server)
+    session = client.session()
+    options = session["accounts"][account_id]["accountCapabilities"]["urn:ietf:params:jmap:mail"][
+        "emailQuerySortOptions"
+    ]
+    rows = [  # subject, from name, to, date, body padding
+        ("banana", "Carol", "zed@example.com", "Tue, 01 Jan 2019 00:00:00 +0000", 10),
+        ("apple", "Alice", "amy@example.com", "Thu, 03 Jan 2019 00:00:00 +0000", 300),
+        ("Cherry", "bob", "max@example.com", "Wed, 02 Jan 2019 00:00:00 +0000", 100),
+    ]
+    ids = []
+    for i, (subject, name, to, date, pad) in enumerate(rows):
+        raw = (
+            f"From: {name} <{name.lower()}@example.com>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Date: {date}\r\nMessage-ID: <sort{i}@example.com>\r\n\r\n{'x' * pad}\r\n"
+        )
+        ids.append(import_(client, account_id, boxes["inbox"], raw.encode(),
+                           receivedAt=f"2019-02-0{3 - i}T00:00:00Z")["id"])  # fmt: skip
+    expected = {
+        "subject": [1, 0, 2],  # apple, banana, Cherry (i;unicode-casemap)
+        "from": [1, 2, 0],  # Alice, bob, Carol
+        "to": [1, 2, 0],  # amy, max, zed
+        "sentAt": [0, 2, 1],
+        "size": [0, 2, 1],
+        "receivedAt": [2, 1, 0],
+    }
+    assert sorted(options) == sorted(expected)
+    for prop, order in expected.items():
+        got = client.ok("Email/query", {"accountId": account_id,
+                                         "sort": [{"property": prop}]})["ids"]  # fmt: skip
+        assert got == [ids[i] for i in order], prop

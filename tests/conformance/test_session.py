@@ -14,7 +14,7 @@ def mail_account(may_create_top_level: bool) -> dict[str, object]:
         "maxMailboxDepth": 10,
         "maxSizeMailboxName": 255,
         "maxSizeAttachmentsPerEmail": 50_000_000,
-        "emailQuerySortOptions": ["receivedAt"],
+        "emailQuerySortOptions": ["from", "receivedAt", "sentAt", "size", "subject", "to"],
         "mayCreateTopLevelMailbox": may_create_top_level,
     }
 

@@ -27,8 +27,6 @@ MAX_DEPTH = 10
 MAX_NAME_OCTETS = 255
 MAX_MAILBOXES_PER_EMAIL = 256
 MAX_ATTACHMENTS = 50_000_000
-# Email sorts the search issue brings; listed here as the capability promises them.
-EMAIL_SORTS = ["receivedAt"]
 
 # The IANA "IMAP Mailbox Name Attributes" registry (RFC 8457), lowercased (§2 role).
 ROLES = (
@@ -56,7 +54,8 @@ def _account_capability(access: Access) -> dict[str, Any]:
         "maxMailboxDepth": MAX_DEPTH,
         "maxSizeMailboxName": MAX_NAME_OCTETS,
         "maxSizeAttachmentsPerEmail": MAX_ATTACHMENTS,
-        "emailQuerySortOptions": EMAIL_SORTS,
+        # What Email/query sorts by, from the Email declaration itself.
+        "emailQuerySortOptions": sorted(getattr(REGISTRY.types.get("Email"), "sorts", {})),
         "mayCreateTopLevelMailbox": not access.is_read_only,
     }
 
