@@ -5,6 +5,7 @@ Email/query's collapseThreads. Email/get and Email/import have modules of their 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -168,23 +169,47 @@ COMPOSED = {*CONVENIENCE, "bodyStructure", "bodyValues", "textBody", "htmlBody",
 CREATE_KINDS = {"mailboxIds": MAILBOX_IDS, "keywords": KEYWORDS, "receivedAt": UTC_DATE_KIND}
 
 
-def create_email(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
-    bad = [
-        k for k in given
-        if k not in CREATE_KINDS and k not in COMPOSED and not k.startswith("header:")
-    ]  # fmt: skip
+def checked_metadata(
+    ctx: Context,
+    txn: Transaction,
+    given: dict[str, Any],
+    kinds: dict[str, Kind],
+    also_allowed: Callable[[str], bool] = lambda name: False,
+) -> dict[str, Any]:
+    """The metadata properties of an import, create or copy, checked against their kinds;
+    every unknown, bad or missing one (mailboxIds is required) reported together as
+    invalidProperties; the mailboxes must exist."""
+    bad = [] if "mailboxIds" in given else ["mailboxIds"]
     checked: dict[str, Any] = {}
-    for name, kind in CREATE_KINDS.items():
-        if name in given:
-            try:
-                checked[name] = kind.check(given[name], ctx.resolve_creation_id)
-            except ValueError:
+    for name, value in given.items():
+        if name not in kinds:
+            if not also_allowed(name):
                 bad.append(name)
-    if "mailboxIds" not in given:
-        bad.append("mailboxIds")
+            continue
+        try:
+            checked[name] = kinds[name].check(value, ctx.resolve_creation_id)
+        except ValueError:
+            bad.append(name)
     if bad:
-        raise invalid_properties(f"invalid or not settable: {', '.join(bad)}", *bad)
+        raise invalid_properties(f"invalid, missing or not settable: {', '.join(bad)}", *bad)
     check_mailboxes(txn, checked["mailboxIds"])
+    return checked
+
+
+def add_email(
+    ctx: Context, txn: Transaction, blob_id: str, raw: bytes, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Store the message; the created response of import, create and copy (§4.6-4.8)."""
+    email_id, record = store_email(
+        ctx, txn, blob_id, raw, metadata["mailboxIds"], metadata.get("keywords", {}),
+        metadata.get("receivedAt"),
+    )  # fmt: skip
+    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
+
+
+def create_email(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
+    composed = lambda name: name in COMPOSED or name.startswith("header:")  # noqa: E731
+    metadata = checked_metadata(ctx, txn, given, CREATE_KINDS, composed)
     user = ctx.user.account_id
 
     def load_blob(blob_id: str) -> bytes | None:
@@ -197,36 +222,18 @@ def create_email(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[
     except ComposeError as e:
         extra = {"notFound": e.not_found} if e.kind == "blobNotFound" else {}
         raise SetError(e.kind, e.message, e.properties, **extra) from None
-    email_id, record = store_email(
-        ctx, txn, ctx.blobs.put(raw), raw, checked["mailboxIds"],
-        checked.get("keywords", {}), checked.get("receivedAt"),
-    )  # fmt: skip
-    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
+    return add_email(ctx, txn, ctx.blobs.put(raw), raw, metadata)
 
 
 def copy_email(
     ctx: Context, txn: Transaction, original: dict[str, Any], overrides: dict[str, Any]
 ) -> dict[str, Any]:
-    bad = [k for k in overrides if k not in CREATE_KINDS]
-    checked = {k: original[k] for k in ("keywords", "receivedAt")}
-    for name, value in overrides.items():
-        try:
-            checked[name] = CREATE_KINDS[name].check(value, ctx.resolve_creation_id)
-        except (KeyError, ValueError):
-            bad.append(name)
-    if "mailboxIds" not in overrides:
-        bad.append("mailboxIds")
-    if bad:
-        raise invalid_properties(f"invalid or not settable: {', '.join(bad)}", *bad)
-    check_mailboxes(txn, checked["mailboxIds"])
+    metadata = {k: original[k] for k in ("keywords", "receivedAt")}
+    metadata |= checked_metadata(ctx, txn, overrides, CREATE_KINDS)
     raw = ctx.blobs.read(original["blobId"])
     if raw is None:
         raise SetError("notFound", "the original message is gone")
-    email_id, record = store_email(
-        ctx, txn, original["blobId"], raw, checked["mailboxIds"], checked["keywords"],
-        checked["receivedAt"],
-    )  # fmt: skip
-    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
+    return add_email(ctx, txn, original["blobId"], raw, metadata)
 
 
 def _hostname(ctx: Context) -> str:

@@ -10,8 +10,7 @@ from ...protocol.registry import REGISTRY, Context
 from ...protocol.values import ID_KIND, OBJECT, STRING, UTC_DATE_KIND, MapOf, Nullable
 from ...store.base import Transaction
 from ..mailbox import MAIL
-from .email import KEYWORDS, MAILBOX_IDS, check_mailboxes
-from .store import store_email
+from .email import KEYWORDS, MAILBOX_IDS, add_email, checked_metadata
 
 IMPORT_ARGS = {
     "accountId": (ID_KIND, MISSING),
@@ -49,24 +48,12 @@ def email_import(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_one(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
-    bad = sorted(set(given) - set(IMPORT_KINDS)) + [
-        k for k in ("blobId", "mailboxIds") if k not in given
-    ]
-    checked = {}
-    for name, value in given.items():
-        try:
-            checked[name] = IMPORT_KINDS[name].check(value, ctx.resolve_creation_id)
-        except (KeyError, ValueError):
-            bad.append(name)
-    if bad:
-        raise invalid_properties(f"invalid or missing: {', '.join(sorted(set(bad)))}", *bad)
-    check_mailboxes(txn, checked["mailboxIds"])
-    size = txn.blob_size(checked["blobId"], ctx.user.account_id)
-    raw = ctx.blobs.read(checked["blobId"]) if size is not None else None
+    metadata = checked_metadata(ctx, txn, given, IMPORT_KINDS)
+    if "blobId" not in metadata:
+        raise invalid_properties("blobId is required", "blobId")
+    blob_id = metadata["blobId"]
+    found = txn.blob_size(blob_id, ctx.user.account_id) is not None
+    raw = ctx.blobs.read(blob_id) if found else None
     if raw is None:
-        raise invalid_properties(f"no blob {checked['blobId']} in this account", "blobId")
-    email_id, record = store_email(
-        ctx, txn, checked["blobId"], raw, checked["mailboxIds"],
-        checked.get("keywords", {}), checked.get("receivedAt"),
-    )  # fmt: skip
-    return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
+        raise invalid_properties(f"no blob {blob_id} in this account", "blobId")
+    return add_email(ctx, txn, blob_id, raw, metadata)
