@@ -91,7 +91,7 @@ class EmailHooks(Hooks):
             bump_mailboxes(txn, old["mailboxIds"], new["mailboxIds"])
 
     def destroy(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
-        set_thread_members(txn, record["threadId"], None, record["id"])
+        set_thread_members(txn, record["threadId"], remove=record["id"])
         bump_mailboxes(txn, record["mailboxIds"])
 
     def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> list[str] | None:

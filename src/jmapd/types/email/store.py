@@ -139,17 +139,22 @@ def assign_thread(txn: Transaction, keys: dict[str, Any]) -> str:
 
 
 def set_thread_members(
-    txn: Transaction, thread_id: str, add: str | None, remove: str | None
+    txn: Transaction,
+    thread_id: str,
+    add: tuple[str, str] | None = None,
+    remove: str | None = None,
 ) -> None:
-    """Add or remove an Email; emailIds stay ordered by receivedAt (§3); no members, no thread."""
-    thread = txn.get("Thread", [thread_id]).get(thread_id, {"emailIds": []})
-    members = [e for e in thread["emailIds"] if e != remove] + ([add] if add else [])
-    if not members:
+    """Add an Email (id, receivedAt) or remove one; emailIds stay ordered by receivedAt (§3),
+    which the thread keeps beside them so no Email is read; no members, no thread."""
+    thread = txn.get("Thread", [thread_id]).get(thread_id, {"emailIds": [], "receivedAt": {}})
+    received = {e: t for e, t in thread["receivedAt"].items() if e != remove}
+    if add is not None:
+        received[add[0]] = add[1]
+    if not received:
         txn.destroy("Thread", thread_id)
         return
-    emails = txn.get("Email", members)
-    members.sort(key=lambda e: (emails[e]["receivedAt"], e) if e in emails else ("", e))
-    txn.put("Thread", thread_id, {"emailIds": members})
+    members = sorted(received, key=lambda e: (received[e], e))
+    txn.put("Thread", thread_id, {"emailIds": members, "receivedAt": received})
 
 
 # -- what mailboxes hold -------------------------------------------------------------------------
@@ -192,7 +197,7 @@ class EmailContents(mailbox.Contents):
                 txn.put("Email", email_id, email)
             else:
                 txn.destroy("Email", email_id)
-                set_thread_members(txn, email["threadId"], None, email_id)
+                set_thread_members(txn, email["threadId"], remove=email_id)
             bump_mailboxes(txn, email["mailboxIds"])
 
 
@@ -226,7 +231,7 @@ def store_email(
     }
     email_id = txn.new_id()
     txn.put("Email", email_id, record)
-    set_thread_members(txn, record["threadId"], email_id, None)
+    set_thread_members(txn, record["threadId"], add=(email_id, record["receivedAt"]))
     bump_mailboxes(txn, mailbox_ids)
     return email_id, record
 
