@@ -1,0 +1,359 @@
+"""Email/get and Thread/get on a large account (issue: large-account benchmark).
+
+1. Makes one account with the CLI in a temporary data directory (SQLite) and starts
+   `jmapd serve` (granian, 1 worker) with maxSizeRequest 100 MB and maxConcurrentRequests 1000.
+2. Fills the account's Inbox with N messages from bench/corpus.py through the real ingest
+   path: each message is uploaded to the session's uploadUrl (4 uploads in flight, the default
+   maxConcurrentUpload), then one Email/import per batch of 200 with the message's Date as
+   receivedAt, $seen on 80% and $flagged on 3%. Prints progress and the import rate (message
+   generation and uploads included; generating the next batch in a client thread meanwhile
+   was slower in one try, probably the GIL delaying the uploads).
+3. Measures with bench/loadgen.py (closed loop, keep-alive, duration 5 s after 1 s warm-up) at
+   concurrency 1 and 16: Email/get of 50 ids from the middle of the mailbox (import order is
+   Date order) with the properties of a message list, and Thread/get of their threads.
+   Also prints the resident memory of the server's processes after the fill, and the latency
+   of single Mailbox/get and Email/query requests (they read every Email of the account).
+
+    .venv/bin/python -m bench.email_get [--messages 10000] [--duration 5] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvloop
+
+from bench.corpus import dated_messages
+from bench.loadgen import run
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+USER, PASSWORD = "bench@localhost", "bench-password"
+USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
+LIST_PROPERTIES = [
+    "threadId", "mailboxIds", "keywords", "size", "receivedAt", "from", "subject", "preview",
+    "hasAttachment",
+]  # fmt: skip
+BATCH = 200
+UPLOADS_IN_FLIGHT = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def jmapd_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JMAPD_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env["JMAPD_MAX_SIZE_REQUEST"] = str(100_000_000)
+    env["JMAPD_MAX_CONCURRENT_REQUESTS"] = "1000"
+    return env
+
+
+class Server:
+    """`jmapd serve` in a session of its own (granian's worker is in it too)."""
+
+    def __init__(self, data: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        listen = f"127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [PY, "-m", "jmapd.cli", "serve", "--listen", listen, "--data", str(data)],
+            env=jmapd_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-3000:]
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jmapd exited:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/.well-known/jmap").status_code == 307:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"jmapd did not start in {timeout}s:\n{self.output()}")
+
+    def rss_mb(self) -> dict[int, float]:
+        """Resident memory (MB) of each process of the server's session."""
+        out = subprocess.run(
+            ["ps", "-o", "pid=,rss=", "--sid", str(self.process.pid)],
+            capture_output=True,
+            text=True,
+        )
+        return {
+            int(p): int(r) / 1024 for p, r in (line.split() for line in out.stdout.splitlines())
+        }
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        self.log.close()
+
+
+def headers() -> dict[str, str]:
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    return {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+
+
+def request(calls: list[list[Any]]) -> bytes:
+    return orjson.dumps(
+        {"using": USING, "methodCalls": [[m, a, f"c{i}"] for i, (m, a) in enumerate(calls)]}
+    )
+
+
+async def api(client: httpx.AsyncClient, url: str, calls: list[list[Any]]) -> list[Any]:
+    r = await client.post(url, content=request(calls), headers=headers())
+    r.raise_for_status()
+    answers = r.json()["methodResponses"]
+    for name, args, _ in answers:
+        if name == "error" or args.get("notCreated"):
+            raise RuntimeError(str(answers)[:2000])
+    return answers
+
+
+async def fill(server: Server, n: int, seed: int) -> tuple[str, list[str], float, int]:
+    """Upload and import n messages; (accountId, email ids in import order, seconds, bytes)."""
+    async with httpx.AsyncClient(timeout=300) as client:
+        session = (await client.get(server.url + "/jmap/session", headers=headers())).json()
+        account_id = session["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+        api_url = session["apiUrl"]
+        if api_url.startswith("/"):
+            api_url = server.url + api_url
+        upload_url = session["uploadUrl"].replace("{accountId}", account_id)
+        if upload_url.startswith("/"):
+            upload_url = server.url + upload_url
+        boxes = await api(client, api_url, [["Mailbox/get", {"accountId": account_id}]])
+        inbox = next(m["id"] for m in boxes[0][1]["list"] if m["role"] == "inbox")
+        upload_headers = dict(headers(), **{"Content-Type": "message/rfc822"})
+        slots = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
+
+        async def upload(raw: bytes) -> str:
+            async with slots:
+                r = await client.post(upload_url, content=raw, headers=upload_headers)
+            if r.status_code != 201:
+                raise RuntimeError(f"upload: {r.status_code} {r.text[:500]}")
+            return str(r.json()["blobId"])
+
+        ids: list[str] = []
+        total_bytes = 0
+        corpus = dated_messages(n, seed)
+        rng_keywords = __import__("random").Random(seed + 1)
+        started = last = time.perf_counter()
+        upload_time = import_time = 0.0
+        while len(ids) < n:
+            batch = [next(corpus) for _ in range(min(BATCH, n - len(ids)))]
+            total_bytes += sum(len(raw) for raw, _ in batch)
+            t = time.perf_counter()
+            blob_ids = await asyncio.gather(*(upload(raw) for raw, _ in batch))
+            t2 = time.perf_counter()
+            emails = {}
+            for i, (blob_id, (_, received)) in enumerate(zip(blob_ids, batch, strict=True)):
+                keywords = {}
+                if rng_keywords.random() < 0.8:
+                    keywords["$seen"] = True
+                if rng_keywords.random() < 0.03:
+                    keywords["$flagged"] = True
+                emails[f"e{i}"] = {
+                    "blobId": blob_id,
+                    "mailboxIds": {inbox: True},
+                    "keywords": keywords,
+                    "receivedAt": received,
+                }
+            answers = await api(
+                client, api_url, [["Email/import", {"accountId": account_id, "emails": emails}]]
+            )
+            import_time += time.perf_counter() - t2
+            upload_time += t2 - t
+            created = answers[0][1]["created"]
+            ids += [created[f"e{i}"]["id"] for i in range(len(batch))]
+            now = time.perf_counter()
+            if now - last > 10 or len(ids) == n:
+                last = now
+                took = now - started
+                print(
+                    f"  {len(ids)}/{n} messages, {took:.0f}s, {len(ids) / took:.0f} msg/s "
+                    f"(upload {upload_time:.0f}s, Email/import {import_time:.0f}s, "
+                    f"last batch import {now - t2:.2f}s)",
+                    flush=True,
+                )
+        return account_id, ids, time.perf_counter() - started, total_bytes
+
+
+def measure(url: str, body: bytes, concurrency: int, duration: float) -> dict[str, Any]:
+    result = uvloop.run(
+        run(url, body=body, headers=headers(), concurrency=concurrency, duration=duration)
+    )
+    assert result.errors == 0, result.error_samples
+    return {"c": concurrency, "rps": result.rps, "p50": result.p50_ms, "p99": result.p99_ms}
+
+
+def one_shot(api_url: str, account_id: str) -> dict[str, float]:
+    """Latency (ms, best of 3) of requests that still read every Email of the account:
+    Mailbox/get (counts) and Email/query of the Inbox's 50 newest (not in the loadgen table)."""
+    boxes = httpx.post(
+        api_url,
+        content=request([["Mailbox/get", {"accountId": account_id}]]),
+        headers=headers(),
+        timeout=300,
+    ).json()["methodResponses"][0][1]["list"]
+    inbox = next(m["id"] for m in boxes if m["role"] == "inbox")
+    bodies = {
+        "Mailbox/get": request([["Mailbox/get", {"accountId": account_id}]]),
+        "Email/query inbox 50 newest": request(
+            [
+                [
+                    "Email/query",
+                    {
+                        "accountId": account_id,
+                        "filter": {"inMailbox": inbox},
+                        "sort": [{"property": "receivedAt", "isAscending": False}],
+                        "limit": 50,
+                    },
+                ]
+            ]
+        ),
+    }
+    out = {}
+    for name, body in bodies.items():
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            r = httpx.post(api_url, content=body, headers=headers(), timeout=300)
+            best = min(best, time.perf_counter() - t)
+            assert r.json()["methodResponses"][0][0] != "error", r.text[:1000]
+        out[name] = round(best * 1000, 1)
+    return out
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    # A SIGTERM stops the server and removes the data directory too (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    out: dict[str, Any] = {
+        "messages": args.messages,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}",
+    }
+    with tempfile.TemporaryDirectory(prefix="jmapd-email-get-") as tmp:
+        data = Path(tmp)
+        subprocess.run(
+            [PY, "-m", "jmapd.cli", "account", "add", USER, "--password", PASSWORD,
+             "--data", str(data)],
+            env=jmapd_env(), check=True, capture_output=True,
+        )  # fmt: skip
+        server = Server(data)
+        try:
+            server.wait_ready()
+            print(f"filling {args.messages} messages ...", flush=True)
+            account_id, ids, took, size = asyncio.run(fill(server, args.messages, args.seed))
+            out["fill_seconds"] = took
+            out["import_rate"] = args.messages / took
+            out["corpus_mb"] = size / 1e6
+            print(f"filled in {took:.0f}s: {args.messages / took:.0f} msg/s, {size / 1e6:.0f} MB")
+            rss = server.rss_mb()
+            out["rss_mb"] = rss
+            print(f"server RSS after fill (MB, per process): {rss}")
+            out["data_mb"] = sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) / 1e6
+            middle = len(ids) // 2 - 25
+            chosen = ids[middle : middle + 50]
+            api_url = server.url + "/jmap/api"
+            get_body = request(
+                [["Email/get", {"accountId": account_id, "ids": chosen,
+                                "properties": LIST_PROPERTIES}]]
+            )  # fmt: skip
+            answer = httpx.post(api_url, content=get_body, headers=headers(), timeout=60)
+            listed = answer.json()["methodResponses"][0][1]["list"]
+            assert len(listed) == 50, answer.text[:2000]
+            threads = list(dict.fromkeys(e["threadId"] for e in listed))
+            out["threads"] = len(threads)
+            thread_body = request([["Thread/get", {"accountId": account_id, "ids": threads}]])
+            answer = httpx.post(api_url, content=thread_body, headers=headers(), timeout=60)
+            thread_list = answer.json()["methodResponses"][0][1]["list"]
+            assert len(thread_list) == len(threads), answer.text[:2000]
+            out["thread_sizes"] = sorted(len(t["emailIds"]) for t in thread_list)
+            out["one_shot_ms"] = one_shot(api_url, account_id)
+            print(f"single requests (ms): {out['one_shot_ms']}", flush=True)
+            rows = []
+            for name, body in (
+                ("Email/get 50", get_body),
+                (f"Thread/get {len(threads)}", thread_body),
+            ):
+                for concurrency in (1, 16):
+                    row = measure(api_url, body, concurrency, args.duration)
+                    rows.append({"name": name, **row})
+                    print(
+                        f"  {name} c={concurrency}: {row['rps']:.0f} req/s, "
+                        f"p50 {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms",
+                        flush=True,
+                    )
+            out["rows"] = rows
+            out["rss_mb_after"] = server.rss_mb()
+        finally:
+            server.stop()
+    print(f"\nmachine: {out['machine']}; {out['date']}; N = {args.messages}")
+    print(
+        f"fill: {out['fill_seconds']:.0f}s, {out['import_rate']:.0f} msg/s, "
+        f"corpus {out['corpus_mb']:.0f} MB, data dir {out['data_mb']:.0f} MB"
+    )
+    print(f"RSS after fill {out['rss_mb']}, after the runs {out['rss_mb_after']}")
+    print("| request | concurrency | req/s | p50 ms | p99 ms |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in out["rows"]:
+        print(
+            f"| {row['name']} | {row['c']} | {row['rps']:.0f} "
+            f"| {row['p50']:.2f} | {row['p99']:.2f} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
