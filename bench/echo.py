@@ -13,7 +13,6 @@ import asyncio
 import base64
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import httpx
 import orjson
 
 from bench.loadgen import run
+from bench.machine import cpu_model, free_port
 from jmapd import config as configuration
 
 ECHO = orjson.dumps(
@@ -32,12 +32,6 @@ ECHO = orjson.dumps(
         "methodCalls": [["Core/echo", {"hello": True}, "c1"]],
     }
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(data: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
@@ -70,13 +64,6 @@ def start(data: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     process.kill()
     raise SystemExit("the server did not start")
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:

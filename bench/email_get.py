@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import uvloop
 
 from bench.corpus import dated_messages
 from bench.loadgen import run
+from bench.machine import cpu_model, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -53,12 +53,6 @@ LIST_PROPERTIES = [
 ]  # fmt: skip
 BATCH = 200
 UPLOADS_IN_FLIGHT = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def jmapd_env() -> dict[str, str]:
@@ -259,13 +253,6 @@ def one_shot(api_url: str, account_id: str) -> dict[str, float]:
             assert r.json()["methodResponses"][0][0] != "error", r.text[:1000]
         out[name] = round(best * 1000, 1)
     return out
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:

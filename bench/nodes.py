@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,8 +56,8 @@ import orjson
 import psycopg
 import uvloop
 
-from bench.cpu import busy_seconds, cpu_seconds, cpu_used
 from bench.loadgen import Result, run
+from bench.machine import busy_seconds, cpu_model, cpu_seconds, cpu_used, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "tests" / "support"
@@ -68,12 +67,6 @@ PY = sys.executable
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def jmapd_env() -> dict[str, str]:
@@ -430,14 +423,6 @@ def measure(
             )
             rows.append(row)
     return rows
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def table(rows: list[Row]) -> str:

@@ -43,7 +43,6 @@ import json
 import os
 import platform
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -59,7 +58,7 @@ import uvloop
 from anyio import CapacityLimiter
 from psycopg_pool import ConnectionPool
 
-from bench.cpu import busy_seconds, cpu_seconds, cpu_used
+from bench.machine import busy_seconds, cpu_model, cpu_seconds, cpu_used
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "src/jmapd/store/migrations/postgresql/0001_init.sql"
@@ -479,14 +478,6 @@ async def bench(url: str, name: str, args: argparse.Namespace) -> list[Cell]:
         cell.rounds = [round(c.rps) for c in runs]
         cells.append(cell)
     return cells
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def table(cells: list[Cell]) -> str:

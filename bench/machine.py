@@ -1,9 +1,12 @@
-"""CPU accounting from /proc, for benchmarks that report CPU per request and reject runs that
-other processes disturbed."""
+"""What the benchmarks share about the machine: a free port, the CPU model, and CPU accounting
+from /proc (to report CPU per request and to reject runs other processes disturbed)."""
 
 from __future__ import annotations
 
 import os
+import platform
+import socket
+from pathlib import Path
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -33,3 +36,16 @@ def busy_seconds() -> float:
     idle = v[3] + v[4]
     guest = sum(v[8:10]) if len(v) > 9 else 0
     return (sum(v) - idle - guest) / _CLK_TCK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
