@@ -13,7 +13,6 @@ from typing import Any
 
 ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 UTC_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 MAX_SAFE = 2**53 - 1
 
 Resolver = Callable[[str], str | None]
@@ -59,11 +58,8 @@ BOOLEAN = _Simple("a Boolean", lambda v: isinstance(v, bool))
 INT = _Simple("an Int", _is_int)
 UNSIGNED_INT = _Simple("an UnsignedInt", lambda v: _is_int(v) and v >= 0)
 POSITIVE_INT = _Simple("a positive Int", lambda v: _is_int(v) and v > 0)
-NUMBER = _Simple("a Number", lambda v: isinstance(v, int | float) and not isinstance(v, bool))
 UTC_DATE_KIND = _Simple("a UTCDate (YYYY-MM-DDTHH:MM:SSZ)", _is_date(UTC_DATE))
-DATE_KIND = _Simple("a Date (RFC 3339)", _is_date(DATE))
 OBJECT = _Simple("an object", lambda v: isinstance(v, dict))
-ANY = _Simple("any value", lambda v: True)
 
 
 class IdKind(Kind):
@@ -129,21 +125,3 @@ class MapOf(Kind):
             except ValueError as e:
                 raise ValueError(f"entry {k!r} {e}") from None
         return out
-
-
-class OneOf(Kind):
-    def __init__(self, *choices: str) -> None:
-        self.choices = choices
-        self.name = "one of " + ", ".join(repr(c) for c in choices)
-
-    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
-        if value not in self.choices:
-            raise ValueError(f"must be {self.name}")
-        return value
-
-
-def string_of_length(low: int, high: int) -> Kind:
-    return _Simple(
-        f"a String of {low} to {high} characters",
-        lambda v: isinstance(v, str) and low <= len(v) <= high,
-    )

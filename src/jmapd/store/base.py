@@ -5,7 +5,6 @@ Nothing here knows JMAP method names: a record is (type name, id, JSON object) w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -83,9 +82,6 @@ class Transaction(Protocol):
         """Mark a record changed though its stored properties are not: what it shows from
         other records changed (e.g. a mailbox's counts)."""
 
-    def touch(self, type: str) -> None:
-        """Advance the type's state without a record change (e.g. a count shown elsewhere)."""
-
     def new_id(self) -> str:
         """A fresh record id, unique in the account."""
 
@@ -149,6 +145,5 @@ class BlobStore(Protocol):
 
     def put(self, data: bytes) -> str: ...
     def read(self, blob_id: str) -> bytes | None: ...
-    def open(self, blob_id: str) -> Iterator[bytes] | None: ...
     def path(self, blob_id: str) -> str | None: ...
     def remove_unused(self, blob_id: str, min_age: float) -> None: ...

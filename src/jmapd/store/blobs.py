@@ -7,11 +7,9 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 BLOB_ID = re.compile(r"^B[0-9a-f]{64}$")
-CHUNK = 1 << 16
 
 
 def blob_id_for(data: bytes) -> str:
@@ -57,18 +55,6 @@ class FileBlobStore:
             return None
         path = self._path(blob_id)
         return str(path) if path.exists() else None
-
-    def open(self, blob_id: str) -> Iterator[bytes] | None:
-        path = self.path(blob_id)
-        if path is None:
-            return None
-
-        def chunks() -> Iterator[bytes]:
-            with open(path, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    yield chunk
-
-        return chunks()
 
     def read(self, blob_id: str) -> bytes | None:
         path = self.path(blob_id)

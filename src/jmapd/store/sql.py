@@ -140,9 +140,6 @@ class SQLTransaction:
             (time.time(), modseq, self.account_id, type, id),
         )
 
-    def touch(self, type: str) -> None:
-        self._write_modseq(type)
-
     def new_id(self) -> str:
         return random_id("x")
 
