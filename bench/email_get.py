@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import json
 import os
@@ -41,7 +40,8 @@ import uvloop
 
 from bench.corpus import dated_messages
 from bench.loadgen import run
-from bench.machine import cpu_model, free_port
+from bench.machine import cpu_model
+from bench.server import JmapdServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -61,63 +61,6 @@ def jmapd_env() -> dict[str, str]:
     env["JMAPD_MAX_SIZE_REQUEST"] = str(100_000_000)
     env["JMAPD_MAX_CONCURRENT_REQUESTS"] = "1000"
     return env
-
-
-class Server:
-    """`jmapd serve` in a session of its own (granian's worker is in it too)."""
-
-    def __init__(self, data: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-        listen = f"127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [PY, "-m", "jmapd.cli", "serve", "--listen", listen, "--data", str(data)],
-            env=jmapd_env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-3000:]
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jmapd exited:\n{self.output()}")
-            try:
-                if httpx.get(self.url + "/.well-known/jmap").status_code == 307:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"jmapd did not start in {timeout}s:\n{self.output()}")
-
-    def rss_mb(self) -> dict[int, float]:
-        """Resident memory (MB) of each process of the server's session."""
-        out = subprocess.run(
-            ["ps", "-o", "pid=,rss=", "--sid", str(self.process.pid)],
-            capture_output=True,
-            text=True,
-        )
-        return {
-            int(p): int(r) / 1024 for p, r in (line.split() for line in out.stdout.splitlines())
-        }
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(5)
-        self.log.close()
 
 
 def headers() -> dict[str, str]:
@@ -141,7 +84,7 @@ async def api(client: httpx.AsyncClient, url: str, calls: list[list[Any]]) -> li
     return answers
 
 
-async def fill(server: Server, n: int, seed: int) -> tuple[str, list[str], float, int]:
+async def fill(server: JmapdServer, n: int, seed: int) -> tuple[str, list[str], float, int]:
     """Upload and import n messages; (accountId, email ids in import order, seconds, bytes)."""
     async with httpx.AsyncClient(timeout=300) as client:
         session = (await client.get(server.url + "/jmap/session", headers=headers())).json()
@@ -276,7 +219,7 @@ def main() -> None:
              "--data", str(data)],
             env=jmapd_env(), check=True, capture_output=True,
         )  # fmt: skip
-        server = Server(data)
+        server = JmapdServer(["--data", str(data)], jmapd_env())
         try:
             server.wait_ready()
             print(f"filling {args.messages} messages ...", flush=True)

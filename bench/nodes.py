@@ -57,7 +57,8 @@ import psycopg
 import uvloop
 
 from bench.loadgen import Result, run
-from bench.machine import busy_seconds, cpu_model, cpu_seconds, cpu_used, free_port
+from bench.machine import busy_seconds, cpu_model, cpu_seconds, cpu_used
+from bench.server import JmapdServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "tests" / "support"
@@ -110,68 +111,17 @@ def add_accounts(data: Path, database: str, names: list[str], password: str) -> 
     return ids
 
 
-class Node:
-    """One `jmapd serve` in a session of its own (granian's worker is in it too)."""
-
-    def __init__(self, data: Path, database: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
-            [
-                PY,
-                *("-m", "jmapd.cli", "serve", "--listen", f"127.0.0.1:{self.port}"),
-                *database_flags(data, database),
-            ],
-            env=jmapd_env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-3000:]
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jmapd exited:\n{self.output()}")
-            try:
-                if httpx.get(self.url + "/.well-known/jmap").status_code == 307:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"jmapd did not start in {timeout}s:\n{self.output()}")
-
-    def pids(self) -> list[int]:
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--sid", str(self.process.pid)], capture_output=True, text=True
-        )
-        return [int(x) for x in out.stdout.split()]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(10)
-        # Whatever is left of the session we started (its id is our child's pid).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(5)
-        self.log.close()
+def start_node(data: Path, database: str) -> JmapdServer:
+    """One node: `jmapd serve` on the shared database."""
+    return JmapdServer(database_flags(data, database), jmapd_env())
 
 
 @contextlib.contextmanager
-def nodes(count: int, data: Path, database: str) -> Iterator[list[Node]]:
-    started: list[Node] = []
+def nodes(count: int, data: Path, database: str) -> Iterator[list[JmapdServer]]:
+    started: list[JmapdServer] = []
     try:
         for _ in range(count):
-            started.append(Node(data, database))
+            started.append(start_node(data, database))
         for node in started:
             node.wait_ready()
         yield started
@@ -307,7 +257,7 @@ def weighted(results: list[Result], attr: str) -> float:
 
 async def drive(
     plan: list[tuple[int, str, Account]],
-    node_list: list[Node],
+    node_list: list[JmapdServer],
     args: argparse.Namespace,
     database: str,
 ) -> tuple[list[Result], dict[str, float]]:
