@@ -99,8 +99,11 @@ class Message:
         return threading_keys(ids, self.header("Subject", "Text"))
 
     def search_text(self) -> str:
-        """Body text for a full-text index: textBody and text/* attachments, HTML as text."""
-        return summary.search_text(self._lists.text_body + self._lists.attachments, self._text)
+        """Body text for a full-text index: the text/* parts of textBody, htmlBody and the
+        attachments, HTML as text."""
+        lists = self._lists
+        parts = summary.searched_parts(lists.text_body, lists.html_body, lists.attachments)
+        return summary.search_text(parts, self._text, lambda part: part.type)
 
     @cached_property
     def _lists(self) -> body.BodyLists:

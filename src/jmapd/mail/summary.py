@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from jmapd.mail.html import html_to_text
 from jmapd.mail.mime import Part
@@ -14,6 +15,7 @@ PREVIEW_HTML_SOURCE = 131072  # characters of HTML read for a preview (see html.
 SEARCH_HTML_SOURCE = 1048576  # characters of each HTML part read for the search text
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
+P = TypeVar("P")
 TextOf = Callable[[Part], str]  # a part's decoded text (bodyValues' value)
 
 
@@ -34,13 +36,24 @@ def preview(text_body: Iterable[Part], text_of: TextOf) -> str:
     return collected[:PREVIEW_LENGTH].rstrip()
 
 
-def search_text(parts: Iterable[Part], text_of: TextOf) -> str:
+def search_text(
+    parts: Iterable[P], text_of: Callable[[P], str], type_of: Callable[[P], str]
+) -> str:
     """The text of every text/* part given, HTML converted (its first MB), one part per
     paragraph."""
     texts = []
     for part in parts:
-        if not part.type.startswith("text/"):
+        if not type_of(part).startswith("text/"):
             continue
         text = text_of(part)
-        texts.append(html_to_text(text, SEARCH_HTML_SOURCE) if part.type == "text/html" else text)
+        texts.append(
+            html_to_text(text, SEARCH_HTML_SOURCE) if type_of(part) == "text/html" else text
+        )
     return "\n\n".join(t.strip() for t in texts if t.strip())
+
+
+def searched_parts(text_body: list[P], html_body: list[P], attachments: list[P]) -> list[P]:
+    """What search reads: the text body, the HTML body where it is not the same part (an
+    HTML alternative), and the attachments; each part once."""
+    seen = {id(p) for p in text_body}
+    return text_body + [p for p in html_body if id(p) not in seen] + attachments

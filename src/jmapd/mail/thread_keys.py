@@ -38,11 +38,16 @@ def threading_keys(ids: Iterable[list[str] | None], subject: str | None) -> Thre
 
 
 def normalise_subject(subject: str) -> str:
+    """The base subject, case-folded: "Re: [dev] AW: Hello  World" → "hello world"."""
+    return base_subject(subject).casefold()
+
+
+def base_subject(subject: str) -> str:
     """Strip leading "Re:", "Fwd:", "AW:", "SV:", ... and [list] tags (repeatedly), drop [tags]
-    elsewhere too, case-fold and collapse white space: "Re: [dev] AW: Hello  World" → "hello world".
-    """
+    elsewhere too, and collapse white space (RFC 5256 §2.1, as the server guide extends it):
+    "Re: [dev] AW: Hello  World" → "Hello World"."""
     text = subject
     while (match := _PREFIX.match(text)) is not None:
         text = text[match.end() :]
     text = _TAG.sub(" ", text)
-    return _SPACE.sub(" ", text).strip().casefold()
+    return _SPACE.sub(" ", text).strip()

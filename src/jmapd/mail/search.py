@@ -1,0 +1,155 @@
+"""Words for full-text search: how text is cut into words for the index, how a JMAP search
+string (RFC 8621 §4.4.1) becomes terms, and how matches are marked in a snippet (§5).
+
+Both database backends index the words made here, so they match alike: a word is a run of
+letters and digits, Unicode case-folded, with diacritics removed ("École" → "ecole"); every
+Chinese or Japanese ideograph or kana is a word of its own, as those scripts put no spaces
+between words.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3190-\u319f\u31c0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+MIN_PREFIX = 3
+SNIPPET_OCTETS = 255  # §5: a preview "MUST NOT be bigger than 255 octets"
+
+
+def fold(word: str) -> str:
+    """A word as indexed: case-folded, without combining marks (diacritics), composed again
+    (so Hangul syllables stay whole)."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", bare)
+
+
+def _spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, folded word) for every word of the text. Folding can turn one character
+    into several (e.g. "ß" → "ss") or split a ligature, so each match is folded and re-cut."""
+    for match in _WORD.finditer(text):
+        for word in _WORD.findall(fold(match.group())):
+            yield match.start(), match.end(), word
+
+
+def words(text: str) -> list[str]:
+    """The folded words of a text, in order."""
+    return [word for _, _, word in _spans(text)]
+
+
+def index_text(text: str) -> str:
+    """What the index stores for a text: its folded words, space-separated."""
+    return " ".join(words(text))
+
+
+@dataclass(frozen=True)
+class Term:
+    """Words that must appear next to each other in this order (one word, or a phrase); the
+    last may match as a prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+def parse_query(text: str) -> list[Term]:
+    """§4.4.1: white space separates tokens, which must all match; text in single or double
+    quotes is a phrase, in which a backslash escapes ' " and \\. An unclosed quote runs to
+    the end. Every token is cut into words like indexed text (so "joe@example.com" is the
+    phrase "joe example com"); the last token, when not quoted and of at least MIN_PREFIX
+    characters, matches as a prefix too (shorter prefixes match nearly every message).
+    Whatever the text holds, it is only ever words: no database syntax gets through."""
+    tokens: list[tuple[str, bool]] = []  # (text, quoted)
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif char in "'\"":
+            quote, i, chars = char, i + 1, []
+            while i < n and text[i] != quote:
+                if text[i] == "\\" and i + 1 < n and text[i + 1] in "'\"\\":
+                    i += 1
+                chars.append(text[i])
+                i += 1
+            tokens.append(("".join(chars), True))
+            i += 1
+        else:
+            start = i
+            while i < n and not text[i].isspace() and text[i] not in "'\"":
+                i += 1
+            tokens.append((text[start:i], False))
+    terms = [(tuple(words(token)), quoted) for token, quoted in tokens]
+    kept = [(w, quoted) for w, quoted in terms if w]
+    return [
+        Term(w, prefix=not quoted and index == len(kept) - 1 and len(w[-1]) >= MIN_PREFIX)
+        for index, (w, quoted) in enumerate(kept)
+    ]
+
+
+def _marked_spans(text: str, terms: list[Term]) -> list[tuple[int, int]]:
+    """Where the terms match in the text: (start, end) character spans, in order."""
+    spans = list(_spans(text))
+    found: list[tuple[int, int]] = []
+    for term in terms:
+        size = len(term.words)
+        for i in range(len(spans) - size + 1):
+            window = [w for _, _, w in spans[i : i + size]]
+            last_ok = window[-1] == term.words[-1] or (
+                term.prefix and window[-1].startswith(term.words[-1])
+            )
+            if window[:-1] == list(term.words[:-1]) and last_ok:
+                found.append((spans[i][0], spans[i + size - 1][1]))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _marked(text: str, spans: list[tuple[int, int]]) -> str:
+    out, at = [], 0
+    for start, end in spans:
+        out += [html.escape(text[at:start], quote=False), "<mark>"]
+        out += [html.escape(text[start:end], quote=False), "</mark>"]
+        at = end
+    out.append(html.escape(text[at:], quote=False))
+    return "".join(out)
+
+
+def highlight(text: str, terms: list[Term]) -> str | None:
+    """The text HTML-escaped with every match in <mark></mark>, or None if none matches."""
+    spans = _marked_spans(text, terms)
+    return _marked(text, spans) if spans else None
+
+
+def snippet(text: str, terms: list[Term], octets: int = SNIPPET_OCTETS) -> str | None:
+    """A section of the text around its first match, escaped and marked like `highlight`, at
+    most `octets` long in UTF-8; None if nothing matches."""
+    text = " ".join(text.split())
+    spans = _marked_spans(text, terms)
+    if not spans:
+        return None
+    # Start a few words before the first match, so it is seen in context.
+    start = spans[0][0]
+    if start <= 40:
+        start = 0
+    else:  # from the first whole word of the 40 characters before
+        space = text.find(" ", start - 40, start)
+        start = space + 1 if space >= 0 else start - 40
+    end = len(text)
+    while True:
+        inside = [(max(s, start) - start, min(e, end) - start) for s, e in spans if s < end]
+        result = _marked(text[start:end], [(s, e) for s, e in inside if s < e])
+        if len(result.encode()) <= octets:
+            return result
+        # Too long: cut at the last space that brings it under, or by characters.
+        over = len(result.encode()) - octets
+        cut = text.rfind(" ", start, max(start + 1, end - max(1, over // 4)))
+        end = cut if cut > start else end - max(1, over // 4)

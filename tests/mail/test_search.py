@@ -1,0 +1,91 @@
+"""mail/search.py: index words, RFC 8621 §4.4.1 search strings, and §5 snippets."""
+
+from __future__ import annotations
+
+import pytest
+
+from jmapd.mail.search import SNIPPET_OCTETS, Term, highlight, parse_query, snippet, words
+
+
+def test_words_are_folded_and_without_diacritics() -> None:
+    assert words("École MÜLLER straße ﬁne") == ["ecole", "muller", "strasse", "fine"]
+
+
+def test_words_split_at_punctuation_and_addresses() -> None:
+    assert words("joe@example.com, I'm 3.14 foo_bar") == [
+        "joe", "example", "com", "i", "m", "3", "14", "foo", "bar",
+    ]  # fmt: skip
+
+
+def test_every_ideograph_and_kana_is_a_word() -> None:
+    assert words("東京タワー 서울") == ["東", "京", "タ", "ワ", "ー", "서울"]
+
+
+def test_tokens_all_must_match_and_the_last_is_a_prefix() -> None:
+    assert parse_query("  hello   wor ") == [Term(("hello",)), Term(("wor",), prefix=True)]
+
+
+def test_a_prefix_has_at_least_three_characters() -> None:
+    assert parse_query("hello wo") == [Term(("hello",)), Term(("wo",))]
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_quoted_text_is_a_phrase(quote: str) -> None:
+    text = f"a {quote}Quick  Brown{quote} fox"
+    assert parse_query(text) == [
+        Term(("a",)), Term(("quick", "brown")), Term(("fox",), prefix=True),
+    ]  # fmt: skip
+    assert parse_query(f"{quote}quick brown{quote}") == [Term(("quick", "brown"))]
+
+
+def test_backslash_escapes_quotes_inside_a_phrase() -> None:
+    assert parse_query(r'"it\"s \\ here"') == [Term(("it", "s", "here"))]
+
+
+def test_an_unclosed_quote_runs_to_the_end() -> None:
+    assert parse_query('foo "bar baz') == [Term(("foo",)), Term(("bar", "baz"))]
+
+
+def test_database_syntax_is_only_ever_words() -> None:
+    terms = parse_query("NEAR(a b) a* subject:x ( ' &|!:*<->")
+    assert terms == [
+        Term(("near", "a")), Term(("b",)), Term(("a",)), Term(("subject", "x")),
+    ]  # fmt: skip
+    assert parse_query("!!! ()") == []
+
+
+def test_highlight_escapes_and_marks_every_match() -> None:
+    got = highlight("Hello <World> & hello", parse_query("hello"))
+    assert got == "<mark>Hello</mark> &lt;World&gt; &amp; <mark>hello</mark>"
+    assert highlight("Hello world", parse_query("wor")) == "Hello <mark>world</mark>"
+    assert highlight("Hello world", parse_query("nothing")) is None
+
+
+def test_highlight_marks_a_phrase_as_one() -> None:
+    got = highlight("the quick brown fox, quick!", parse_query('"quick brown"'))
+    assert got == "the <mark>quick brown</mark> fox, quick!"
+
+
+def test_highlight_matches_without_diacritics() -> None:
+    assert highlight("Café Müller", parse_query("cafe")) == "<mark>Café</mark> Müller"
+
+
+def test_snippet_is_around_the_match_and_fits() -> None:
+    text = "word " * 100 + "the zeppelin flies over Ünïcödé land " + "filler " * 100
+    got = snippet(text, parse_query("zeppelin"))
+    assert got is not None
+    assert "the <mark>zeppelin</mark> flies over Ünïcödé land" in got
+    assert len(got.encode()) <= SNIPPET_OCTETS
+    assert snippet(text, parse_query("absent")) is None
+
+
+def test_snippet_of_unspaced_text_fits() -> None:
+    got = snippet("短い日本語の文章です。東京タワーに行きました。" * 20, parse_query("東京"))
+    assert got is not None and got.startswith("短い日本語の文章です。<mark>東京</mark>")
+    assert len(got.encode()) <= SNIPPET_OCTETS
+
+
+def test_snippet_escapes_within_the_limit() -> None:
+    got = snippet("<&>" * 200 + " needle", parse_query("needle"))
+    assert got is not None and got.endswith("<mark>needle</mark>")
+    assert len(got.encode()) <= SNIPPET_OCTETS
