@@ -1,4 +1,4 @@
-"""The `jmapd` command: serve, account, token, migrate, config-reference."""
+"""The `jmapd` command: serve, account, token, migrate, reindex, config-reference."""
 
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tls = bool(config.tls_cert and config.tls_key)
     url = f"{'https' if tls else 'http'}://{host or '127.0.0.1'}:{port}"
     ensure_demo(store, config.data_dir, url)
+    reindex(store, config, only_incomplete=True)
     store.close()
     os.environ["JMAPD_RESOLVED_CONFIG"] = orjson.dumps(config.values).decode()
     print(f"jmapd: serving {url}/ from {config.data_dir}", flush=True)
@@ -154,11 +155,57 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    store = open_store(load_config(args))
+    config = load_config(args)
+    store = open_store(config)
     version = store.migrate()
     for account in store.list_accounts():
         REGISTRY.provision(store, account.id)
     print(f"jmapd: schema version {version}")
+    reindex(store, config, only_incomplete=True)
+    return 0
+
+
+def _progress(name: str) -> Any:
+    """A progress bar on stderr for one account."""
+
+    def show(done: int, total: int) -> None:
+        filled = 30 * done // max(total, 1)
+        end = "\n" if done == total else ""
+        bar = "#" * filled + "." * (30 - filled)
+        sys.stderr.write(f"\r  {name:<30} [{bar}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def reindex(
+    store: SQLStore, config: configuration.Config, names: list[str] | None = None,
+    only_incomplete: bool = False,
+) -> int:  # fmt: skip
+    """Rebuild the message index of the named accounts (all when None) from their messages;
+    with only_incomplete, only of accounts whose index lacks messages (e.g. after upgrading
+    to a version that indexes more)."""
+    from .store.blobs import FileBlobStore
+    from .types.email.index import reindex_account
+
+    blobs = FileBlobStore(Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs")
+    accounts = (
+        store.list_accounts() if names is None else [_account_or_exit(store, n) for n in names]
+    )
+    count = 0
+    for account in accounts:
+        with store.write(account.id) as txn:
+            if only_incomplete and txn.unindexed_messages() == 0:
+                continue
+            count += reindex_account(blobs, txn, _progress(account.name))
+    return count
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    store = open_store(config)
+    count = reindex(store, config, args.address or None)
+    print(f"jmapd: indexed {count} messages")
     return 0
 
 
@@ -208,6 +255,10 @@ def parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply database migrations")
     add_config_flags(migrate)
     migrate.set_defaults(run=cmd_migrate)
+    rebuild = sub.add_parser("reindex", help="rebuild the search index from the messages")
+    add_config_flags(rebuild)
+    rebuild.add_argument("address", nargs="*", help="the accounts (all when none is named)")
+    rebuild.set_defaults(run=cmd_reindex)
     ref = sub.add_parser("config-reference", help="print the configuration reference")
     ref.set_defaults(run=cmd_config_reference)
     return p

@@ -6,6 +6,11 @@ import httpx
 
 from tests.conftest import CORE, LIMITS, MAIL, TEST, TEST_PERSONAL, Client, Server
 
+SORT_OPTIONS = [
+    "allInThreadHaveKeyword", "from", "hasKeyword", "receivedAt", "sentAt", "size",
+    "someInThreadHaveKeyword", "subject", "to",
+]  # fmt: skip
+
 
 def mail_account(may_create_top_level: bool) -> dict[str, object]:
     """RFC 8621 §1.3.1: the mail capability of an account."""
@@ -14,7 +19,8 @@ def mail_account(may_create_top_level: bool) -> dict[str, object]:
         "maxMailboxDepth": 10,
         "maxSizeMailboxName": 255,
         "maxSizeAttachmentsPerEmail": 50_000_000,
-        "emailQuerySortOptions": ["from", "receivedAt", "sentAt", "size", "subject", "to"],
+        # RFC 8621 §4.4.2: every sort it lists, sorted
+        "emailQuerySortOptions": SORT_OPTIONS,
         "mayCreateTopLevelMailbox": may_create_top_level,
     }
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .mailindex import MessageEntry, MessageQuery, MessageResults
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,28 @@ class Transaction(Protocol):
     @property
     def changed(self) -> dict[str, int]:
         """Types written by this transaction and their new states (for push after commit)."""
+
+    # The message index (store/mailindex.py): mail search and mailbox counts in the database.
+
+    def index_message(self, id: str, entry: MessageEntry) -> None:
+        """Index a stored message's immutable facts and words."""
+
+    def index_flags(
+        self, id: str, entry_thread: str, received_at: int, mailbox_ids: list[str],
+        keywords: list[str], unread: bool,
+    ) -> None:  # fmt: skip
+        """Set an indexed message's mailboxes and keywords."""
+
+    def unindex_message(self, id: str) -> None: ...
+    def drop_message_index(self) -> None: ...
+    def is_indexed(self, id: str) -> bool: ...
+    def unindexed_messages(self) -> int: ...
+
+    def mailbox_counts(self, mailbox_ids: list[str]) -> dict[str, tuple[int, int, int, int]]:
+        """mailboxId → (messages, unread messages, threads, threads with an unread message)."""
+
+    def mailbox_messages(self, mailbox_id: str, limit: int | None = None) -> list[str]: ...
+    def query_messages(self, query: MessageQuery) -> MessageResults: ...
 
 
 class Directory(Protocol):

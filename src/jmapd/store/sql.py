@@ -14,9 +14,15 @@ from typing import Any, Protocol
 import orjson
 
 from .base import Access, Account, Change, Token
+from .mailindex import MessageIndex
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 NO_LIMIT = 2**62
+# Every table keyed by account, in the order an account's rows are removed.
+TABLES = (
+    "records", "type_states", "blobs", "emails", "email_mailboxes", "email_keywords", "tokens",
+    "access", "accounts",
+)  # fmt: skip
 
 
 def random_id(prefix: str, length: int = 11) -> str:
@@ -54,10 +60,11 @@ def marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-class SQLTransaction:
-    def __init__(self, db: Connection, account_id: str) -> None:
+class SQLTransaction(MessageIndex):
+    def __init__(self, db: Connection, account_id: str, dialect: str) -> None:
         self.db = db
         self.account_id = account_id
+        self.dialect = dialect
         self._modseq: int | None = None
         self._changed: dict[str, int] = {}
 
@@ -185,13 +192,13 @@ class SQLStore:
     @contextmanager
     def read(self, account_id: str) -> Iterator[SQLTransaction]:
         with self._transaction(False) as db:
-            yield SQLTransaction(db, account_id)
+            yield SQLTransaction(db, account_id, self.dialect)
 
     @contextmanager
     def write(self, account_id: str) -> Iterator[SQLTransaction]:
         with self._transaction(True) as db:
             self._lock_account(db, account_id)
-            txn = SQLTransaction(db, account_id)
+            txn = SQLTransaction(db, account_id, self.dialect)
             yield txn
             if txn.changed:
                 self._committing(db, {account_id: txn.changed})
@@ -255,7 +262,13 @@ class SQLStore:
 
     def remove_account(self, account_id: str) -> None:
         with self._transaction(True) as db:
-            for table in ("records", "type_states", "blobs", "tokens", "access", "accounts"):
+            if self.dialect == "sqlite":
+                db.execute(
+                    "DELETE FROM email_text WHERE rowid IN "
+                    "(SELECT seq FROM emails WHERE account_id = ?)",
+                    (account_id,),
+                )
+            for table in TABLES:
                 db.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
             db.execute("DELETE FROM access WHERE user_id = ?", (account_id,))
 

@@ -14,6 +14,7 @@ MODULES: tuple[str, ...] = (
     "email.get",
     "email.imports",
     "email.parse",
+    "email.snippet",
 )
 
 

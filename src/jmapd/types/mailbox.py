@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol.engine import DataType, Filter, Hooks, Property, register_type
-from ..protocol.engine.query import run_query
+from ..protocol.engine.query import ListResults, Results, run_query
 from ..protocol.errors import SetError, invalid_properties
 from ..protocol.registry import REGISTRY, Capability, Context
 from ..protocol.values import (
@@ -100,7 +100,7 @@ class Contents:
     """What a mailbox holds, as the Email type knows it. Until Email registers its own, every
     mailbox is empty."""
 
-    def counts(self, txn: Transaction) -> dict[str, dict[str, int]]:
+    def counts(self, txn: Transaction, mailbox_ids: list[str]) -> dict[str, dict[str, int]]:
         """mailboxId → totalEmails, unreadEmails, totalThreads, unreadThreads."""
         return {}
 
@@ -121,7 +121,7 @@ def _rights(access: Access) -> dict[str, bool]:
 
 class MailboxHooks(Hooks):
     def present(self, ctx: Context, txn: Transaction, records: dict[str, Any]) -> None:
-        counts = CONTENTS.counts(txn)
+        counts = CONTENTS.counts(txn, list(records))
         rights = _rights(ctx.user.access[txn.account_id])
         for id, record in records.items():
             record.update(dict.fromkeys(COUNTS, 0) | counts.get(id, {}))
@@ -144,16 +144,16 @@ class MailboxHooks(Hooks):
                 raise SetError("mailboxHasEmail", "the mailbox has emails")
             CONTENTS.remove_all(ctx, txn, record["id"])
 
-    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> list[str] | None:
+    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> Results | None:
         if not (ctx.args.get("sortAsTree") or ctx.args.get("filterAsTree")):
             return None
-        ids = run_query(ctx, MAILBOX, txn, filter, sort, own=False)
+        ids = list(run_query(ctx, MAILBOX, txn, filter, sort, own=False).ids())
         parents = {id: m["parentId"] for id, m in txn.get("Mailbox", None).items()}
         if ctx.args.get("filterAsTree"):
             ids = _filter_as_tree(ids, parents)
         if ctx.args.get("sortAsTree"):
             ids = _sort_as_tree(ids, parents)
-        return ids
+        return ListResults(ids)
 
     def provision(self, txn: Transaction) -> None:
         if txn.get("Mailbox", None):

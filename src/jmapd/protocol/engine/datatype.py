@@ -14,6 +14,7 @@ from .args import ArgSpec, parse_args
 
 if TYPE_CHECKING:
     from ...store.base import Transaction
+    from .query import Results
 
 REQUIRED: Any = object()
 Record = dict[str, Any]
@@ -33,10 +34,12 @@ class Property:
 
 @dataclass(frozen=True)
 class Filter:
-    """A FilterCondition property: the kind of its value and a predicate over one record."""
+    """A FilterCondition property: the kind of its value and a predicate over one record (for
+    the generic query), or what the type's own query hook makes of the value."""
 
     kind: Kind
-    test: Callable[[Record, Any], bool]
+    test: Callable[[Record, Any], bool] = lambda record, value: False
+    index: Callable[[Any], Any] = lambda value: None
 
 
 class Hooks:
@@ -70,9 +73,17 @@ class Hooks:
     def destroy(self, ctx: Context, txn: Transaction, record: Record) -> None:
         """Check a record about to be destroyed, and release what it holds."""
 
-    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> list[str] | None:
+    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> Results | None:
         """Every matching id in order, from the type's own index; None for the generic query."""
         return None
+
+    def query_dependents(
+        self, ctx: Context, txn: Transaction, since: int, changed: set[str]
+    ) -> set[str]:
+        """For /queryChanges: records whose place in the results of this query (ctx.args) may
+        have moved since `since` though they did not change themselves, because records they
+        depend on (`changed`, live ones) did."""
+        return set()
 
     def provision(self, txn: Transaction) -> None:
         """Create what a new account starts with (e.g. the default mailboxes)."""
@@ -84,7 +95,12 @@ class DataType:
     capability: str
     properties: tuple[Property, ...]
     filters: dict[str, Filter] = field(default_factory=dict)
-    sorts: dict[str, Callable[[Record], Any]] = field(default_factory=dict)
+    # How the generic query reads each sort's value from a record, or what the type's own query
+    # hook makes of it (Email: its index column).
+    sorts: dict[str, Any] = field(default_factory=dict)
+    # Comparator properties a sort takes beyond the standard ones ("keyword": its Kind),
+    # all required.
+    sort_arguments: dict[str, dict[str, Kind]] = field(default_factory=dict)
     methods: tuple[str, ...] = ("get", "changes", "set", "query", "queryChanges", "copy")
     hooks: Hooks = field(default_factory=Hooks)
     # Arguments a method of this type takes beyond the standard ones, by method suffix

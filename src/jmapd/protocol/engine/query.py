@@ -7,15 +7,17 @@ its own index through `Hooks.query`.
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import MethodError, invalid_arguments
 from ..registry import Context
 from ..values import BOOLEAN, ID_KIND, INT, OBJECT, STRING, UNSIGNED_INT, ListOf, Nullable
 from .args import MISSING, parse_state
-from .datatype import DataType, Record, method_args
+from .datatype import DataType, Filter, Record, method_args
 
 if TYPE_CHECKING:
     from ...store.base import Transaction
@@ -70,25 +72,38 @@ COLLATIONS: dict[str, Callable[[str], Any]] = {
 DEFAULT_COLLATION = "i;unicode-casemap"
 
 Predicate = Callable[[Record], bool]
+T = TypeVar("T")
 
 
-def compile_filter(dt: DataType, filter: Any) -> Predicate:
-    """A FilterOperator or FilterCondition as a predicate (§5.5), checked on the way."""
+def collation_text(collation: str, value: str) -> str:
+    """A collation's key for a value as text that orders the same compared as UTF-8 octets
+    (or code points): for keys kept in a database index."""
+    if collation == "i;ascii-numeric":
+        digits = value[: len(value) - len(value.lstrip("0123456789"))].lstrip("0")
+        return f"0{len(digits):06d}{digits}" if value[:1].isdigit() else "1"
+    key = COLLATIONS[collation](value)
+    return key.decode("utf-8", "surrogatepass") if isinstance(key, bytes) else str(key)
+
+
+def walk_filter(
+    dt: DataType,
+    filter: Any,
+    leaf: Callable[[Filter, Any], T],
+    combine: Callable[[str, list[T]], T],
+) -> T:
+    """Check a FilterOperator or FilterCondition (§5.5) and build it up from its leaves: each
+    condition property's checked value through `leaf`, operators (and a condition's several
+    properties, as "AND") through `combine`."""
     if not isinstance(filter, dict):
         raise invalid_arguments("a filter must be an object")
     if "operator" in filter:
         operator, conditions = filter["operator"], filter.get("conditions")
         if set(filter) != {"operator", "conditions"} or not isinstance(conditions, list):
             raise invalid_arguments("a FilterOperator has exactly operator and conditions")
-        parts = [compile_filter(dt, c) for c in conditions]
-        if operator == "AND":
-            return lambda r: all(p(r) for p in parts)
-        if operator == "OR":
-            return lambda r: any(p(r) for p in parts)
-        if operator == "NOT":
-            return lambda r: not any(p(r) for p in parts)
-        raise invalid_arguments(f"unknown filter operator {operator!r}")
-    tests = []
+        if operator not in ("AND", "OR", "NOT"):
+            raise invalid_arguments(f"unknown filter operator {operator!r}")
+        return combine(operator, [walk_filter(dt, c, leaf, combine) for c in conditions])
+    parts = []
     for name, value in filter.items():
         condition = dt.filters.get(name)
         if condition is None:
@@ -97,29 +112,59 @@ def compile_filter(dt: DataType, filter: Any) -> Predicate:
             value = condition.kind.check(value)
         except ValueError as e:
             raise invalid_arguments(f"filter {name} {e}") from None
-        tests.append((condition.test, value))
-    return lambda r: all(test(r, value) for test, value in tests)
+        parts.append(leaf(condition, value))
+    return combine("AND", parts)
 
 
-def compile_sort(dt: DataType, sort: list[dict[str, Any]] | None) -> list[tuple[Any, bool]]:
-    """The Comparators (§5.5) as (key function, isAscending) pairs."""
-    keys = []
+def _combine(operator: str, parts: list[Predicate]) -> Predicate:
+    if operator == "AND":
+        return lambda r: all(p(r) for p in parts)
+    if operator == "OR":
+        return lambda r: any(p(r) for p in parts)
+    return lambda r: not any(p(r) for p in parts)
+
+
+def compile_filter(dt: DataType, filter: Any) -> Predicate:
+    """A FilterOperator or FilterCondition as a predicate over records."""
+    return walk_filter(dt, filter, lambda c, v: lambda r: c.test(r, v), _combine)
+
+
+@dataclass(frozen=True)
+class Comparator:
+    property: str
+    is_ascending: bool
+    collation: str
+    extra: dict[str, Any]  # the type's own Comparator properties (Email: keyword)
+
+
+def parse_sort(dt: DataType, sort: list[dict[str, Any]] | None) -> list[Comparator]:
+    """Check the Comparators (§5.5), with the properties a sort of the type adds."""
+    out = []
     for comparator in sort or []:
         name = comparator.get("property")
-        if set(comparator) - {"property", "isAscending", "collation"}:
-            raise invalid_arguments(f"unknown Comparator property in {comparator}")
         if not isinstance(name, str):
             raise invalid_arguments("a Comparator needs a property")
         if name not in dt.sorts:
             raise MethodError("unsupportedSort", f"{dt.name} cannot be sorted by {name!r}")
+        own = dt.sort_arguments.get(name, {})
+        if set(comparator) - {"property", "isAscending", "collation", *own}:
+            raise invalid_arguments(f"unknown Comparator property in {comparator}")
         ascending = comparator.get("isAscending", True)
         if not isinstance(ascending, bool):
             raise invalid_arguments("isAscending must be a Boolean")
         collation = comparator.get("collation", DEFAULT_COLLATION)
         if collation not in COLLATIONS:
             raise MethodError("unsupportedSort", f"unknown collation {collation!r}")
-        keys.append((_sort_key(dt.sorts[name], COLLATIONS[collation]), ascending))
-    return keys
+        extra = {}
+        for arg, kind in own.items():
+            if arg not in comparator:
+                raise invalid_arguments(f"sorting by {name} needs {arg}")
+            try:
+                extra[arg] = kind.check(comparator[arg])
+            except ValueError as e:
+                raise invalid_arguments(f"Comparator {arg} {e}") from None
+        out.append(Comparator(name, ascending, collation, extra))
+    return out
 
 
 def _sort_key(value_of: Callable[[Record], Any], collate: Callable[[str], Any]) -> Any:
@@ -132,46 +177,73 @@ def _sort_key(value_of: Callable[[Record], Any], collate: Callable[[str], Any]) 
     return key
 
 
+class Results(Protocol):
+    """A query's ids in order, read as far as they are needed."""
+
+    def ids(self, start: int = 0) -> Iterator[str]: ...
+    def total(self) -> int: ...
+
+
+class ListResults:
+    def __init__(self, ids: list[str]) -> None:
+        self._ids = ids
+
+    def ids(self, start: int = 0) -> Iterator[str]:
+        return iter(self._ids[start:])
+
+    def total(self) -> int:
+        return len(self._ids)
+
+
 def run_query(
     ctx: Context, dt: DataType, txn: Transaction, filter: Any, sort: Any, own: bool = True
-) -> list[str]:
+) -> Results:
     """Every matching id, in sort order (ties broken by id so pages are stable); from the
     type's own query hook when it has one (unless `own` is False)."""
-    ids = dt.hooks.query(ctx, txn, filter, sort) if own else None
-    if ids is not None:
-        return ids
+    found = dt.hooks.query(ctx, txn, filter, sort) if own else None
+    if found is not None:
+        return found
     predicate = compile_filter(dt, filter) if filter is not None else (lambda r: True)
-    keys = compile_sort(dt, sort)
+    comparators = parse_sort(dt, sort)
     records = txn.get(dt.name, None)
     for id, record in records.items():
         record["id"] = id
     dt.hooks.present(ctx, txn, records)
     matched = sorted((r for r in records.values() if predicate(r)), key=lambda r: r["id"])
-    for key, ascending in reversed(keys):
-        matched.sort(key=key, reverse=not ascending)
-    return [r["id"] for r in matched]
+    for c in reversed(comparators):
+        matched.sort(key=_sort_key(dt.sorts[c.property], COLLATIONS[c.collation]),
+                     reverse=not c.is_ascending)  # fmt: skip
+    return ListResults([r["id"] for r in matched])
+
+
+def _index_of(results: Results, id: str) -> int | None:
+    return next((i for i, found in enumerate(results.ids()) if found == id), None)
 
 
 def query(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
     a = method_args(ctx, dt, "query", QUERY_ARGS, args)
-    with ctx.read(a["accountId"]) as txn:
-        ids = run_query(ctx, dt, txn, a["filter"], a["sort"])
-        state = txn.state(dt.name)
-    total = len(ids)
-    if a["anchor"] is not None:
-        try:
-            start = max(0, ids.index(a["anchor"]) + a["anchorOffset"])
-        except ValueError:
-            raise MethodError("anchorNotFound", f"{a['anchor']} is not in the results") from None
-    else:
-        start = a["position"] if a["position"] >= 0 else max(0, total + a["position"])
     limit = a["limit"] if a["limit"] is not None and a["limit"] <= MAX_LIMIT else MAX_LIMIT
+    with ctx.read(a["accountId"]) as txn:
+        results = run_query(ctx, dt, txn, a["filter"], a["sort"])
+        state = txn.state(dt.name)
+        total = results.total() if a["calculateTotal"] or a["position"] < 0 else None
+        if a["anchor"] is not None:
+            index = _index_of(results, a["anchor"])
+            if index is None:
+                raise MethodError("anchorNotFound", f"{a['anchor']} is not in the results")
+            start = max(0, index + a["anchorOffset"])
+        elif a["position"] < 0:
+            assert total is not None
+            start = max(0, total + a["position"])
+        else:
+            start = a["position"]
+        ids = list(itertools.islice(results.ids(start), limit))
     out = {
         "accountId": a["accountId"],
         "queryState": str(state),
         "canCalculateChanges": True,
         "position": start,
-        "ids": ids[start : start + limit],
+        "ids": ids,
     }
     if a["calculateTotal"]:
         out["total"] = total
@@ -181,22 +253,33 @@ def query(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def query_changes(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
-    """Every record changed since the old state is removed and, if it matches now, added at
-    its new index (§5.6 allows the extra removals); exact whatever the filter and sort."""
+    """Every record changed since the old state, and every one whose place a change may have
+    moved (Hooks.query_dependents), is removed and, if it matches now, added at its new index
+    (§5.6 allows the extra removals); exact whatever the filter and sort. upToId ends the
+    added list at that id, unless it is one of those that moved."""
     a = method_args(ctx, dt, "queryChanges", QUERY_CHANGES_ARGS, args)
     since = parse_state(a["sinceQueryState"])
     with ctx.read(a["accountId"]) as txn:
-        ids = run_query(ctx, dt, txn, a["filter"], a["sort"])
+        results = run_query(ctx, dt, txn, a["filter"], a["sort"])
         state = txn.state(dt.name)
         if since > state or since < txn.floor(dt.name):
             raise MethodError("cannotCalculateChanges", f"query state {since} is not known")
         rows = txn.changes(dt.name, since)
-    index = {id: i for i, id in enumerate(ids)}
-    changed = [r for r in rows if not (r.created_modseq > since and r.destroyed)]
-    removed = [r.id for r in changed if r.created_modseq <= since]
-    added = sorted((index[r.id], r.id) for r in changed if r.id in index)
-    if a["upToId"] is not None and a["upToId"] in index:
-        added = [(i, id) for i, id in added if i <= index[a["upToId"]]]
+        changed = [r for r in rows if not (r.created_modseq > since and r.destroyed)]
+        live = {r.id for r in changed if not r.destroyed}
+        dependents = dt.hooks.query_dependents(ctx, txn, since, live) - {r.id for r in rows}
+        removed = [r.id for r in changed if r.created_modseq <= since] + sorted(dependents)
+        wanted = live | dependents
+        up_to = a["upToId"] if a["upToId"] not in wanted else None
+        added: list[tuple[int, str]] = []
+        for index, id in enumerate(results.ids() if wanted else ()):
+            if id in wanted:
+                added.append((index, id))
+                if len(added) == len(wanted):
+                    break
+            if id == up_to:
+                break
+        total = results.total() if a["calculateTotal"] else None
     if a["maxChanges"] is not None and len(removed) + len(added) > a["maxChanges"]:
         raise MethodError(
             "tooManyChanges",
@@ -209,6 +292,6 @@ def query_changes(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str,
         "removed": removed,
         "added": [{"id": id, "index": i} for i, id in added],
     }
-    if a["calculateTotal"]:
-        out["total"] = len(ids)
+    if total is not None:
+        out["total"] = total
     return out

@@ -11,13 +11,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...mail.compose import ComposeError, compose_message
+from ...mail.search import parse_query
 from ...protocol.engine import DataType, Filter, Hooks, Property, register_type
-from ...protocol.engine.query import run_query
+from ...protocol.engine.query import Results
 from ...protocol.errors import SetError, invalid_properties
 from ...protocol.registry import Context
 from ...protocol.values import (
     BOOLEAN,
     ID_KIND,
+    STRING,
     UNSIGNED_INT,
     UTC_DATE_KIND,
     Kind,
@@ -27,6 +29,7 @@ from ...protocol.values import (
 )
 from ...store.base import Transaction
 from ..mailbox import MAIL
+from . import index
 from .store import bump_mailboxes, set_thread_members, store_email
 from .view import CONVENIENCE
 
@@ -89,35 +92,46 @@ class EmailHooks(Hooks):
         check_mailboxes(txn, new["mailboxIds"])
         if old["mailboxIds"] != new["mailboxIds"] or old["keywords"] != new["keywords"]:
             bump_mailboxes(txn, old["mailboxIds"], new["mailboxIds"])
+            index.index_flags(txn, old["id"], new)
 
     def destroy(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
         set_thread_members(txn, record["threadId"], remove=record["id"])
+        txn.unindex_message(record["id"])
         bump_mailboxes(txn, record["mailboxIds"])
 
-    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> list[str] | None:
-        if not ctx.args.get("collapseThreads"):
-            return None
-        ids = run_query(ctx, EMAIL, txn, filter, sort, own=False)
-        threads = {id: e["threadId"] for id, e in txn.get("Email", ids).items()}
-        seen: set[str] = set()
-        out = []
-        for id in ids:
-            if threads[id] not in seen:
-                seen.add(threads[id])
-                out.append(id)
-        return out
+    def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> Results:
+        return index.query(ctx, EMAIL, txn, filter, sort)
+
+    def query_dependents(
+        self, ctx: Context, txn: Transaction, since: int, changed: set[str]
+    ) -> set[str]:
+        return index.query_dependents(ctx, EMAIL, txn, since, changed)
 
 
-def _summary(name: str) -> Any:
-    return lambda r: r["summary"]["properties"][name]
+class HeaderCondition(Kind):
+    """§4.4.1 header: [name] or [name, text]."""
+
+    name = "an array of a header field name and maybe a text"
+
+    def check(self, value: Any, resolve: Resolver | None = None) -> Any:
+        if (
+            not isinstance(value, list)
+            or len(value) not in (1, 2)
+            or not all(isinstance(v, str) for v in value)
+            or not value[0]
+        ):
+            raise ValueError(f"must be {self.name}")
+        return value
 
 
-def _first_address(name: str) -> Any:
-    def key(r: dict[str, Any]) -> str | None:
-        addresses = r["summary"]["properties"][name] or []
-        return (addresses[0]["name"] or addresses[0]["email"]) if addresses else None
+def _words(field: str) -> Filter:
+    return Filter(STRING, index=lambda v: ("words", field, parse_query(v)))
 
-    return key
+
+def _thread(kind: str, negate: bool = False) -> Filter:
+    if negate:
+        return Filter(Keyword(), index=lambda v: ("not", [(kind, v)]))
+    return Filter(Keyword(), index=lambda v: (kind, v))
 
 
 EMAIL = register_type(
@@ -133,25 +147,42 @@ EMAIL = register_type(
             Property("receivedAt", UTC_DATE_KIND, default=None, immutable=True),
         ),
         filters={
-            "inMailbox": Filter(ID_KIND, lambda r, v: v in r["mailboxIds"]),
+            "inMailbox": Filter(ID_KIND, index=lambda v: ("mailbox", v)),
             "inMailboxOtherThan": Filter(
-                ListOf(ID_KIND), lambda r, v: bool(set(r["mailboxIds"]) - set(v))
+                ListOf(ID_KIND), index=lambda v: ("mailbox_other_than", v)
             ),
-            "before": Filter(UTC_DATE_KIND, lambda r, v: r["receivedAt"] < v),
-            "after": Filter(UTC_DATE_KIND, lambda r, v: r["receivedAt"] >= v),
-            "minSize": Filter(UNSIGNED_INT, lambda r, v: r["size"] >= v),
-            "maxSize": Filter(UNSIGNED_INT, lambda r, v: r["size"] < v),
-            "hasKeyword": Filter(Keyword(), lambda r, v: bool(r["keywords"].get(v))),
-            "notKeyword": Filter(Keyword(), lambda r, v: not r["keywords"].get(v)),
-            "hasAttachment": Filter(BOOLEAN, lambda r, v: r["summary"]["hasAttachment"] == v),
+            "before": Filter(UTC_DATE_KIND, index=lambda v: ("received_before", index.millis(v))),
+            "after": Filter(UTC_DATE_KIND, index=lambda v: ("received_after", index.millis(v))),
+            "minSize": Filter(UNSIGNED_INT, index=lambda v: ("min_size", v)),
+            "maxSize": Filter(UNSIGNED_INT, index=lambda v: ("max_size", v)),
+            "allInThreadHaveKeyword": _thread("thread_all"),
+            "someInThreadHaveKeyword": _thread("thread_some"),
+            "noneInThreadHaveKeyword": _thread("thread_some", negate=True),
+            "hasKeyword": _thread("keyword"),
+            "notKeyword": _thread("keyword", negate=True),
+            "hasAttachment": Filter(BOOLEAN, index=lambda v: ("attachment", v)),
+            "text": _words("all"),
+            **{field: _words(field) for field in ("from", "to", "cc", "bcc", "subject", "body")},
+            "header": Filter(
+                HeaderCondition(),
+                index=lambda v: ("header", v[0].lower(), v[1].lower() if len(v) > 1 else None),
+            ),
         },
+        # The index's sort key of each (from, to and subject: per collation).
         sorts={
-            "receivedAt": lambda r: r["receivedAt"],
-            "size": lambda r: r["size"],
-            "sentAt": _summary("sentAt"),
-            "subject": _summary("subject"),
-            "from": _first_address("from"),
-            "to": _first_address("to"),
+            "receivedAt": "received_at",
+            "size": "size",
+            "from": "from",
+            "to": "to",
+            "subject": "subject",
+            "sentAt": "sent_at",
+            "hasKeyword": "keyword",
+            "allInThreadHaveKeyword": "thread_all",
+            "someInThreadHaveKeyword": "thread_some",
+        },
+        sort_arguments={
+            name: {"keyword": Keyword()}
+            for name in ("hasKeyword", "allInThreadHaveKeyword", "someInThreadHaveKeyword")
         },
         methods=("changes", "set", "query", "queryChanges", "copy"),
         hooks=EmailHooks(),

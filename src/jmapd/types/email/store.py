@@ -5,8 +5,8 @@ and the summary of its parsed message, so Email/get never parses the blob again 
 but body values. Each body part's decoded content is a blob of its own. Threading keys are
 internal records (type "_ThreadKey"): one per Message-ID, naming its thread and subject.
 
-The counts below read every Email of the account; the search issue replaces them with indexed
-columns (docs/engine.md).
+Every Email is also in the message index (index.py), which answers Email/query and the
+mailbox counts.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ...mail import Message, parse_message
+from ...mail.charsets import decode
+from ...mail.summary import search_text, searched_parts
 from ...protocol.registry import Context
 from ...store.base import Transaction
 from .. import mailbox
-
-UNREAD_UNLESS = ("$seen", "$draft")
+from .index import index_email, index_flags
 
 
 def utc_now() -> str:
@@ -113,6 +114,15 @@ class StoredMessage:
     def part_blob(self, part_id: str) -> str:
         return str(self._parts[part_id]["blobId"])
 
+    def search_text(self, read: Callable[[str], bytes | None]) -> str:
+        """The body text search reads (mail.Message.search_text), from the parts' blobs."""
+
+        def text_of(part: dict[str, Any]) -> str:
+            return decode(read(part["blobId"]) or b"", part.get("charset"))[0]
+
+        parts = searched_parts(self.text_body(), self.html_body(), self.attachments())
+        return search_text(parts, text_of, lambda part: str(part["type"]))
+
 
 # -- threads -----------------------------------------------------------------------------------
 
@@ -160,45 +170,36 @@ def set_thread_members(
 # -- what mailboxes hold -------------------------------------------------------------------------
 
 
-def is_unread(email: dict[str, Any]) -> bool:
-    return not any(email["keywords"].get(k) for k in UNREAD_UNLESS)
-
-
 class EmailContents(mailbox.Contents):
-    """Mailbox counts (§2) from the account's Emails."""
+    """Mailbox counts (§2) and contents, from the message index."""
 
-    def counts(self, txn: Transaction) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        threads: dict[str, set[str]] = {}
-        unread_threads: dict[str, set[str]] = {}
-        for email in txn.get("Email", None).values():
-            unread = is_unread(email)
-            for mailbox_id in email["mailboxIds"]:
-                c = out.setdefault(mailbox_id, dict.fromkeys(mailbox.COUNTS, 0))
-                c["totalEmails"] += 1
-                c["unreadEmails"] += unread
-                threads.setdefault(mailbox_id, set()).add(email["threadId"])
-                if unread:
-                    unread_threads.setdefault(mailbox_id, set()).add(email["threadId"])
-        for mailbox_id, c in out.items():
-            c["totalThreads"] = len(threads.get(mailbox_id, ()))
-            c["unreadThreads"] = len(unread_threads.get(mailbox_id, ()))
-        return out
+    def counts(self, txn: Transaction, mailbox_ids: list[str]) -> dict[str, dict[str, int]]:
+        return {
+            id: dict(zip(mailbox.COUNTS, found, strict=True))
+            for id, found in txn.mailbox_counts(mailbox_ids).items()
+        }
 
     def has_email(self, txn: Transaction, mailbox_id: str) -> bool:
-        return any(mailbox_id in e["mailboxIds"] for e in txn.get("Email", None).values())
+        return bool(txn.mailbox_messages(mailbox_id, limit=1))
 
     def remove_all(self, ctx: Context, txn: Transaction, mailbox_id: str) -> None:
-        for email_id, email in txn.get("Email", None).items():
-            if mailbox_id not in email["mailboxIds"]:
-                continue
-            del email["mailboxIds"][mailbox_id]
-            if email["mailboxIds"]:
-                txn.put("Email", email_id, email)
-            else:
-                txn.destroy("Email", email_id)
-                set_thread_members(txn, email["threadId"], remove=email_id)
-            bump_mailboxes(txn, email["mailboxIds"])
+        ids = txn.mailbox_messages(mailbox_id)
+        for start in range(0, len(ids), 500):
+            for email_id, email in txn.get("Email", ids[start : start + 500]).items():
+                del email["mailboxIds"][mailbox_id]
+                if email["mailboxIds"]:
+                    txn.put("Email", email_id, email)
+                    index_flags(txn, email_id, email)
+                else:
+                    destroy_email(txn, email_id, email)
+                bump_mailboxes(txn, email["mailboxIds"])
+
+
+def destroy_email(txn: Transaction, email_id: str, email: dict[str, Any]) -> None:
+    """Take an Email out of the account: its record, thread and index entry."""
+    txn.destroy("Email", email_id)
+    set_thread_members(txn, email["threadId"], remove=email_id)
+    txn.unindex_message(email_id)
 
 
 def bump_mailboxes(txn: Transaction, *mailbox_sets: dict[str, Any]) -> None:
@@ -231,6 +232,7 @@ def store_email(
     }
     email_id = txn.new_id()
     txn.put("Email", email_id, record)
+    index_email(txn, email_id, record, message)
     set_thread_members(txn, record["threadId"], add=(email_id, record["receivedAt"]))
     bump_mailboxes(txn, mailbox_ids)
     return email_id, record

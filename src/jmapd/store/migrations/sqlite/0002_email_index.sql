@@ -1,0 +1,50 @@
+-- The Email index (store/mailindex.py): what Email/query filters and sorts by, what mailbox
+-- counts are made of, and the full-text index. Derived from the Email records; `jmapd reindex`
+-- rebuilds it.
+
+-- One row per Email, written once (every column is immutable). seq is the full-text row id.
+CREATE TABLE emails (
+    seq INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL, -- milliseconds since the epoch
+    size INTEGER NOT NULL,
+    sent_at INTEGER,
+    has_attachment INTEGER NOT NULL,
+    -- sort keys of from, to and subject per collation: u i;unicode-casemap, a i;ascii-casemap,
+    -- n i;ascii-numeric; compared as UTF-8 octets
+    from_u TEXT NOT NULL, from_a TEXT NOT NULL, from_n TEXT NOT NULL,
+    to_u TEXT NOT NULL, to_a TEXT NOT NULL, to_n TEXT NOT NULL,
+    subject_u TEXT NOT NULL, subject_a TEXT NOT NULL, subject_n TEXT NOT NULL,
+    UNIQUE (account_id, id)
+);
+CREATE INDEX emails_received ON emails (account_id, received_at, id);
+CREATE INDEX emails_thread ON emails (account_id, thread_id);
+
+-- Mailbox membership, with what a mailbox listing sorts and counts by.
+CREATE TABLE email_mailboxes (
+    account_id TEXT NOT NULL,
+    mailbox_id TEXT NOT NULL,
+    email_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    thread_id TEXT NOT NULL,
+    unread INTEGER NOT NULL,
+    PRIMARY KEY (account_id, mailbox_id, email_id)
+);
+CREATE INDEX email_mailboxes_received ON email_mailboxes (account_id, mailbox_id, received_at, email_id);
+CREATE INDEX email_mailboxes_thread ON email_mailboxes (account_id, mailbox_id, thread_id, unread);
+CREATE INDEX email_mailboxes_email ON email_mailboxes (account_id, email_id);
+
+CREATE TABLE email_keywords (
+    account_id TEXT NOT NULL,
+    email_id TEXT NOT NULL,
+    keyword TEXT NOT NULL,
+    PRIMARY KEY (account_id, email_id, keyword)
+);
+CREATE INDEX email_keywords_keyword ON email_keywords (account_id, keyword, email_id);
+
+-- Folded words (mail/search.py), rowid = emails.seq.
+CREATE VIRTUAL TABLE email_text USING fts5 (
+    subject, from_, to_, cc, bcc, body, tokenize = 'unicode61 remove_diacritics 0'
+);
