@@ -10,7 +10,14 @@ email package from a `random.Random(seed)`: the same (n, seed) gives the same by
 - sizes from about 1 kB to a few hundred kB (log-normal, median about 4 kB): text/plain,
   multipart/alternative with an HTML part, about 10% multipart/mixed with a small binary
   attachment;
-- Date headers increasing over two years (2023-01-01 to 2024-12-31) with some jitter.
+- Date headers increasing over two years (2023-01-01 to 2024-12-31) with some jitter;
+- a rare marker word, MARKER ("zeppelin", in no word list), in the body text (so in the HTML
+  part too, when there is one) of about 1% (MARKER_FRACTION) of the messages, for full-text
+  search benchmarks: one lower-case word inserted between two words (or, in Japanese and
+  Chinese text, two sentences) of the text. Whether and where a message has it comes from a
+  random.Random of its own, seeded from `seed`, that draws twice for every message, so
+  `marker_count(n, seed)` knows how many of the n messages have it without building them, and
+  the rest of every message is as it was before the marker existed.
 
 `dated_messages(n, seed)` yields the same messages as (raw, receivedAt) pairs, receivedAt
 being the Date header as a UTC date, for importers that set receivedAt explicitly.
@@ -28,6 +35,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+MARKER = "zeppelin"
+MARKER_FRACTION = 0.01
 START = datetime(2023, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
 
@@ -393,6 +402,25 @@ def _size(rng: random.Random) -> int:
     return int(min(300_000, max(600, math.exp(rng.gauss(math.log(3000), 1.1)))))
 
 
+def _marker_draws(n: int, seed: int) -> Iterator[float | None]:
+    """For each of n messages: where in its text the marker goes (0 to 1), or None."""
+    rng = random.Random(f"marker-{seed}")
+    for _ in range(n):
+        has, where = rng.random(), rng.random()
+        yield where if has < MARKER_FRACTION else None
+
+
+def marker_count(n: int, seed: int = 1) -> int:
+    """How many of the n messages of dated_messages(n, seed) contain MARKER."""
+    return sum(where is not None for where in _marker_draws(n, seed))
+
+
+def _with_marker(text: str, where: float) -> str:
+    words = text.split(" ")
+    at = int(where * len(words))
+    return " ".join([*words[:at], MARKER, *words[at:]])
+
+
 def dated_messages(n: int, seed: int = 1) -> Iterator[tuple[bytes, str]]:
     """(raw message, receivedAt as UTC date) for n messages; see the module docstring."""
     rng = random.Random(seed)
@@ -402,7 +430,7 @@ def dated_messages(n: int, seed: int = 1) -> Iterator[tuple[bytes, str]]:
     # Earlier messages a reply may answer: (Message-ID, References, root subject, sender).
     earlier: list[tuple[str, str, str, _Sender]] = []
     step = SPAN / max(n, 1)
-    for i in range(n):
+    for i, marker_at in enumerate(_marker_draws(n, seed)):
         date = START + step * i + timedelta(seconds=rng.randint(0, 3600))
         msgid = f"<{i}.{rng.getrandbits(48):012x}@bench.example>"
         msg = EmailMessage(policy=SMTP)
@@ -431,6 +459,8 @@ def dated_messages(n: int, seed: int = 1) -> Iterator[tuple[bytes, str]]:
         msg["Message-ID"] = msgid
         lang = sender.lang if rng.random() < 0.8 else rng.choice(LANGUAGES)
         text = _text(rng, pool[lang], _size(rng))
+        if marker_at is not None:
+            text = _with_marker(text, marker_at)
         msg.set_content(text)
         if rng.random() < 0.5:
             paras = "".join(f"<p>{p}</p>\n" for p in text.split("\n\n"))

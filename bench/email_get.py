@@ -3,11 +3,11 @@
 1. Makes one account with the CLI in a temporary data directory (SQLite) and starts
    `jmapd serve` (granian, 1 worker) with maxSizeRequest 100 MB and maxConcurrentRequests 1000.
 2. Fills the account's Inbox with N messages from bench/corpus.py through the real ingest
-   path: each message is uploaded to the session's uploadUrl (4 uploads in flight, the default
-   maxConcurrentUpload), then one Email/import per batch of 200 with the message's Date as
-   receivedAt, $seen on 80% and $flagged on 3%. Prints progress and the import rate (message
-   generation and uploads included; generating the next batch in a client thread meanwhile
-   was slower in one try, probably the GIL delaying the uploads).
+   path (bench/fill.py): each message is uploaded to the session's uploadUrl (4 uploads in
+   flight, the default maxConcurrentUpload), then one Email/import per batch of 200 with the
+   message's Date as receivedAt, $seen on 80% and $flagged on 3%. Prints progress and the
+   import rate (message generation and uploads included; generating the next batch in a
+   client thread meanwhile was slower in one try, probably the GIL delaying the uploads).
 3. Measures with bench/loadgen.py (closed loop, keep-alive, duration 5 s after 1 s warm-up) at
    concurrency 1 and 16: Email/get of 50 ids from the middle of the mailbox (import order is
    Date order) with the properties of a message list, and Thread/get of their threads.
@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import datetime as dt
 import json
 import os
 import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,121 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import uvloop
 
-from bench.corpus import dated_messages
+from bench.fill import add_account, fill, headers, jmapd_env, request
 from bench.loadgen import run
 from bench.machine import cpu_model
 from bench.server import JmapdServer
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
-USER, PASSWORD = "bench@localhost", "bench-password"
-USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
 LIST_PROPERTIES = [
     "threadId", "mailboxIds", "keywords", "size", "receivedAt", "from", "subject", "preview",
     "hasAttachment",
 ]  # fmt: skip
-BATCH = 200
-UPLOADS_IN_FLIGHT = 4
-
-
-def jmapd_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JMAPD_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    env["JMAPD_MAX_SIZE_REQUEST"] = str(100_000_000)
-    env["JMAPD_MAX_CONCURRENT_REQUESTS"] = "1000"
-    return env
-
-
-def headers() -> dict[str, str]:
-    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    return {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
-
-
-def request(calls: list[list[Any]]) -> bytes:
-    return orjson.dumps(
-        {"using": USING, "methodCalls": [[m, a, f"c{i}"] for i, (m, a) in enumerate(calls)]}
-    )
-
-
-async def api(client: httpx.AsyncClient, url: str, calls: list[list[Any]]) -> list[Any]:
-    r = await client.post(url, content=request(calls), headers=headers())
-    r.raise_for_status()
-    answers = r.json()["methodResponses"]
-    for name, args, _ in answers:
-        if name == "error" or args.get("notCreated"):
-            raise RuntimeError(str(answers)[:2000])
-    return answers
-
-
-async def fill(server: JmapdServer, n: int, seed: int) -> tuple[str, list[str], float, int]:
-    """Upload and import n messages; (accountId, email ids in import order, seconds, bytes)."""
-    async with httpx.AsyncClient(timeout=300) as client:
-        session = (await client.get(server.url + "/jmap/session", headers=headers())).json()
-        account_id = session["primaryAccounts"]["urn:ietf:params:jmap:mail"]
-        api_url = session["apiUrl"]
-        if api_url.startswith("/"):
-            api_url = server.url + api_url
-        upload_url = session["uploadUrl"].replace("{accountId}", account_id)
-        if upload_url.startswith("/"):
-            upload_url = server.url + upload_url
-        boxes = await api(client, api_url, [["Mailbox/get", {"accountId": account_id}]])
-        inbox = next(m["id"] for m in boxes[0][1]["list"] if m["role"] == "inbox")
-        upload_headers = dict(headers(), **{"Content-Type": "message/rfc822"})
-        slots = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
-
-        async def upload(raw: bytes) -> str:
-            async with slots:
-                r = await client.post(upload_url, content=raw, headers=upload_headers)
-            if r.status_code != 201:
-                raise RuntimeError(f"upload: {r.status_code} {r.text[:500]}")
-            return str(r.json()["blobId"])
-
-        ids: list[str] = []
-        total_bytes = 0
-        corpus = dated_messages(n, seed)
-        rng_keywords = __import__("random").Random(seed + 1)
-        started = last = time.perf_counter()
-        upload_time = import_time = 0.0
-        while len(ids) < n:
-            batch = [next(corpus) for _ in range(min(BATCH, n - len(ids)))]
-            total_bytes += sum(len(raw) for raw, _ in batch)
-            t = time.perf_counter()
-            blob_ids = await asyncio.gather(*(upload(raw) for raw, _ in batch))
-            t2 = time.perf_counter()
-            emails = {}
-            for i, (blob_id, (_, received)) in enumerate(zip(blob_ids, batch, strict=True)):
-                keywords = {}
-                if rng_keywords.random() < 0.8:
-                    keywords["$seen"] = True
-                if rng_keywords.random() < 0.03:
-                    keywords["$flagged"] = True
-                emails[f"e{i}"] = {
-                    "blobId": blob_id,
-                    "mailboxIds": {inbox: True},
-                    "keywords": keywords,
-                    "receivedAt": received,
-                }
-            answers = await api(
-                client, api_url, [["Email/import", {"accountId": account_id, "emails": emails}]]
-            )
-            import_time += time.perf_counter() - t2
-            upload_time += t2 - t
-            created = answers[0][1]["created"]
-            ids += [created[f"e{i}"]["id"] for i in range(len(batch))]
-            now = time.perf_counter()
-            if now - last > 10 or len(ids) == n:
-                last = now
-                took = now - started
-                print(
-                    f"  {len(ids)}/{n} messages, {took:.0f}s, {len(ids) / took:.0f} msg/s "
-                    f"(upload {upload_time:.0f}s, Email/import {import_time:.0f}s, "
-                    f"last batch import {now - t2:.2f}s)",
-                    flush=True,
-                )
-        return account_id, ids, time.perf_counter() - started, total_bytes
 
 
 def measure(url: str, body: bytes, concurrency: int, duration: float) -> dict[str, Any]:
@@ -214,11 +108,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="jmapd-email-get-") as tmp:
         data = Path(tmp)
-        subprocess.run(
-            [PY, "-m", "jmapd.cli", "account", "add", USER, "--password", PASSWORD,
-             "--data", str(data)],
-            env=jmapd_env(), check=True, capture_output=True,
-        )  # fmt: skip
+        add_account(data)
         server = JmapdServer(["--data", str(data)], jmapd_env())
         try:
             server.wait_ready()
