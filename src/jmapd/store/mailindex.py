@@ -98,16 +98,22 @@ class MessageResults:
         return int(self._db.execute(*self._count).fetchone()[0])
 
 
-def tsvector(words: list[str], first: int = 1) -> str:
-    """A PostgreSQL tsvector literal of already folded words, positions from `first`."""
-    positions: dict[str, list[int]] = {}
-    for i, word in enumerate(words[:MAX_WORDS]):
-        if not word:
-            continue
-        found = positions.setdefault(word, [])
-        if len(found) < 256:  # what a tsvector keeps per word
-            found.append(min(first + i, 16383))
-    return " ".join(f"'{w}':{','.join(map(str, p))}" for w, p in positions.items())
+# PostgreSQL: one tsvector per Email, every word prefixed by its field's code.
+FIELD_CODES = {"subject": "s", "from": "f", "to": "t", "cc": "c", "bcc": "b", "body": "m"}
+
+
+def tsvector(words: dict[str, list[str]]) -> str:
+    """A PostgreSQL tsvector literal of already folded words by field: each word prefixed by
+    its field's code, positions counted per field (phrases never cross fields)."""
+    out = []
+    for name, code in FIELD_CODES.items():
+        positions: dict[str, list[int]] = {}
+        for i, word in enumerate(words.get(name, [])[:MAX_WORDS], 1):
+            found = positions.setdefault(word, [])
+            if len(found) < 256:  # what a tsvector keeps per word
+                found.append(min(i, 16383))
+        out += [f"'{code}:{w}':{','.join(map(str, p))}" for w, p in positions.items()]
+    return " ".join(out)
 
 
 class MessageIndex:
@@ -133,13 +139,9 @@ class MessageIndex:
         }
         words = {f: entry.words.get(f, [])[:MAX_WORDS] for f in FIELDS}
         if self.dialect == "postgresql":
-            every: list[str] = []
-            for f in FIELDS:
-                columns[f"{f}_words"] = tsvector(words[f])
-                every += [*words[f], ""]  # a gap: no phrase across fields
-            columns["all_words"] = tsvector(every)
+            columns["words"] = tsvector(words)
         names = ", ".join(columns)
-        marks = ", ".join("?::tsvector" if n.endswith("_words") else "?" for n in columns)
+        marks = ", ".join("?::tsvector" if n == "words" else "?" for n in columns)
         row = self.db.execute(
             f"INSERT INTO emails ({names}) VALUES ({marks}) RETURNING "
             + ("seq" if self.dialect == "sqlite" else "1"),
@@ -366,12 +368,22 @@ class _Compiler:
         if not terms:
             return "1 = 0"  # nothing searchable in the text: nothing matches
         if self.dialect == "postgresql":
+            # A tsquery literal: each word quoted (it holds only letters and digits), in the
+            # field's code, or in any field's for "all".
+            codes = [FIELD_CODES[field]] if field in FIELD_CODES else list(FIELD_CODES.values())
             parts = []
             for term in terms:
-                phrase = " <-> ".join(f"'{w}'" for w in term.words)
-                parts.append(phrase + (":*" if term.prefix else ""))
+                last = len(term.words) - 1
+                phrases = [
+                    " <-> ".join(
+                        f"'{code}:{w}'" + (":*" if term.prefix and i == last else "")
+                        for i, w in enumerate(term.words)
+                    )
+                    for code in codes
+                ]
+                parts.append(" | ".join(f"({p})" for p in phrases))
             params.append(" & ".join(f"({p})" for p in parts))
-            return f"e.{field}_words @@ ?::tsquery"
+            return "e.words @@ ?::tsquery"
         # An FTS5 query: every term a quoted phrase of words (which hold only letters and
         # digits, so nothing in them is syntax), in the field's column.
         column = FTS_COLUMNS.get(field)

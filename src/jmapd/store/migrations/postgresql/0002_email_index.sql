@@ -19,25 +19,14 @@ CREATE TABLE emails (
     to_n TEXT COLLATE "C" NOT NULL,
     subject_u TEXT COLLATE "C" NOT NULL, subject_a TEXT COLLATE "C" NOT NULL,
     subject_n TEXT COLLATE "C" NOT NULL,
-    -- folded words (mail/search.py) per field, and all of them for the text filter
-    subject_words TSVECTOR NOT NULL,
-    from_words TSVECTOR NOT NULL,
-    to_words TSVECTOR NOT NULL,
-    cc_words TSVECTOR NOT NULL,
-    bcc_words TSVECTOR NOT NULL,
-    body_words TSVECTOR NOT NULL,
-    all_words TSVECTOR NOT NULL,
+    -- folded words (mail/search.py), each prefixed by its field's code (s:subject f:from t:to
+    -- c:cc b:bcc m:body) so one GIN index serves every field
+    words TSVECTOR NOT NULL,
     PRIMARY KEY (account_id, id)
 );
 CREATE INDEX emails_received ON emails (account_id, received_at, id);
 CREATE INDEX emails_thread ON emails (account_id, thread_id);
-CREATE INDEX emails_subject_words ON emails USING GIN (subject_words);
-CREATE INDEX emails_from_words ON emails USING GIN (from_words);
-CREATE INDEX emails_to_words ON emails USING GIN (to_words);
-CREATE INDEX emails_cc_words ON emails USING GIN (cc_words);
-CREATE INDEX emails_bcc_words ON emails USING GIN (bcc_words);
-CREATE INDEX emails_body_words ON emails USING GIN (body_words);
-CREATE INDEX emails_all_words ON emails USING GIN (all_words);
+CREATE INDEX emails_words ON emails USING GIN (words);
 
 -- Mailbox membership, with what a mailbox listing sorts and counts by.
 CREATE TABLE email_mailboxes (
