@@ -89,3 +89,13 @@ def test_snippet_escapes_within_the_limit() -> None:
     got = snippet("<&>" * 200 + " needle", parse_query("needle"))
     assert got is not None and got.endswith("<mark>needle</mark>")
     assert len(got.encode()) <= SNIPPET_OCTETS
+
+
+def test_snippet_finds_a_match_written_with_other_diacritics() -> None:
+    got = snippet("The Zëppelin flies.", parse_query("zeppelin"))
+    assert got == "The <mark>Zëppelin</mark> flies."
+
+
+def test_snippet_skips_a_longer_word_that_is_not_a_match() -> None:
+    got = snippet("zeppelins fly, and a zeppelin lands.", parse_query('"zeppelin"'))
+    assert got == "zeppelins fly, and a <mark>zeppelin</mark> lands."

@@ -47,11 +47,17 @@ def test_search_text() -> None:
             "alternative", leaf("text/plain", "plain body"), leaf("text/html", "<p>html body</p>")
         ),
         leaf("text/csv; name=a.csv", "a,b", Content_Disposition="attachment"),
-        leaf("text/html; name=b.html", "<b>attached</b> page", Content_Disposition="attachment"),
+        leaf(
+            "text/html; name=b.html",
+            '<b>attached</b> page <img src="x.png" alt="a chart" title="Sales">',
+            Content_Disposition="attachment",
+        ),
         leaf("image/png; name=c.png", "iVBORw0KGgo=", Content_Transfer_Encoding="base64"),
     )
-    # the HTML alternative too: a client may show either (search issue)
-    assert parse(entity).search_text() == "plain body\n\nhtml body\n\na,b\n\nattached page"
+    # the HTML alternative too (a client may show either), and alt and title (§4.4.1)
+    assert parse(entity).search_text() == (
+        "plain body\n\nhtml body\n\na,b\n\nattached page  a chart  Sales"
+    )
 
 
 def test_html_to_text() -> None:

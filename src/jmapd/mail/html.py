@@ -29,8 +29,9 @@ class _Text(HTMLParser):
     """Collects text; line breaks asked for by elements are merged and written before the next
     text, so "</li><li>" makes one line break and "</p><p>" one blank line."""
 
-    def __init__(self) -> None:
+    def __init__(self, shown_attributes: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.shown_attributes = shown_attributes
         self.out: list[str] = []
         self._breaks = 0
         self._hidden: str | None = None
@@ -45,9 +46,18 @@ class _Text(HTMLParser):
             self.out.append(" ")
         self._pre += tag == "pre"
         self._block(tag)
+        self._attributes(attrs)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self._block(tag)
+        self._attributes(attrs)
+
+    def _attributes(self, attrs: list[tuple[str, str | None]]) -> None:
+        # alt and title are text a reader is shown (RFC 8621 §4.4.1 asks search to see them).
+        if self.shown_attributes and self._hidden is None:
+            for name, value in attrs:
+                if name in ("alt", "title") and value and value.strip():
+                    self.handle_data(f" {value} ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == self._hidden:
@@ -77,14 +87,15 @@ class _Text(HTMLParser):
             self._breaks = max(self._breaks, 1)
 
 
-def html_to_text(html: str, limit: int | None = None) -> str:
+def html_to_text(html: str, limit: int | None = None, shown_attributes: bool = False) -> str:
     """The text of an HTML document: hidden elements dropped, entities decoded, white space
-    collapsed as a browser would, block elements on their own lines.
+    collapsed as a browser would, block elements on their own lines; with shown_attributes
+    (for search), alt and title attribute values too.
 
     html.parser runs at 1-3 MB/s and the Python 3.11 one has inputs that make it quadratic or
     raise; so only the first `limit` characters are read, and the source is defused first.
     """
-    parser = _Text()
+    parser = _Text(shown_attributes)
     try:
         parser.feed(_defuse(html[:limit] if limit is not None else html))
         parser.close()

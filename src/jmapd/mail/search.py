@@ -9,9 +9,11 @@ between words.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ MIN_PREFIX = 3
 SNIPPET_OCTETS = 255  # §5: a preview "MUST NOT be bigger than 255 octets"
 
 
+@functools.lru_cache(maxsize=65536)
 def fold(word: str) -> str:
     """A word as indexed: case-folded, without combining marks (diacritics), composed again
     (so Hangul syllables stay whole)."""
@@ -29,10 +32,11 @@ def fold(word: str) -> str:
     return unicodedata.normalize("NFC", bare)
 
 
-def _spans(text: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, folded word) for every word of the text. Folding can turn one character
-    into several (e.g. "ß" → "ss") or split a ligature, so each match is folded and re-cut."""
-    for match in _WORD.finditer(text):
+def _spans(text: str, at: int = 0) -> Iterator[tuple[int, int, str]]:
+    """(start, end, folded word) for every word of the text (from `at`). Folding can turn one
+    character into several (e.g. "ß" → "ss") or split a ligature, so each match is folded
+    and re-cut."""
+    for match in _WORD.finditer(text, at):
         for word in _WORD.findall(fold(match.group())):
             yield match.start(), match.end(), word
 
@@ -91,6 +95,37 @@ def parse_query(text: str) -> list[Term]:
     ]
 
 
+def _matches(term: Term, words: list[str]) -> bool:
+    """Whether the words (as many as the term has) are the term."""
+    last = words[-1] == term.words[-1] or (term.prefix and words[-1].startswith(term.words[-1]))
+    return last and words[:-1] == list(term.words[:-1])
+
+
+def _first_match(text: str, terms: list[Term]) -> int | None:
+    """Where a match of a term starts (the first one, or one found sooner): word by word
+    from the first place a term's first word appears as it is written, else from the
+    start (the text may hold it only with other diacritics)."""
+    hints = [m.start() for t in terms if (m := re.search(re.escape(t.words[0]), text, re.I))]
+    if hints:
+        at = text.rfind(" ", 0, min(hints)) + 1  # the text's white space is single spaces
+        found = _walk(text, terms, at)
+        if found is not None:
+            return found
+    return _walk(text, terms, 0)
+
+
+def _walk(text: str, terms: list[Term], at: int) -> int | None:
+    """Where the first match after `at` starts, reading no further than it."""
+    recent: deque[tuple[int, int, str]] = deque(maxlen=max(len(t.words) for t in terms))
+    for span in _spans(text, at):
+        recent.append(span)
+        for term in terms:
+            size = len(term.words)
+            if size <= len(recent) and _matches(term, [w for _, _, w in recent][-size:]):
+                return recent[-size][0]
+    return None
+
+
 def _marked_spans(text: str, terms: list[Term]) -> list[tuple[int, int]]:
     """Where the terms match in the text: (start, end) character spans, in order."""
     spans = list(_spans(text))
@@ -98,11 +133,7 @@ def _marked_spans(text: str, terms: list[Term]) -> list[tuple[int, int]]:
     for term in terms:
         size = len(term.words)
         for i in range(len(spans) - size + 1):
-            window = [w for _, _, w in spans[i : i + size]]
-            last_ok = window[-1] == term.words[-1] or (
-                term.prefix and window[-1].startswith(term.words[-1])
-            )
-            if window[:-1] == list(term.words[:-1]) and last_ok:
+            if _matches(term, [w for _, _, w in spans[i : i + size]]):
                 found.append((spans[i][0], spans[i + size - 1][1]))
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
@@ -131,25 +162,29 @@ def highlight(text: str, terms: list[Term]) -> str | None:
 
 def snippet(text: str, terms: list[Term], octets: int = SNIPPET_OCTETS) -> str | None:
     """A section of the text around its first match, escaped and marked like `highlight`, at
-    most `octets` long in UTF-8; None if nothing matches."""
-    text = " ".join(text.split())
-    spans = _marked_spans(text, terms)
-    if not spans:
+    most `octets` long in UTF-8; None if nothing matches. Only the section is marked, so a
+    long text costs little beyond finding the first match."""
+    if not terms:
         return None
-    # Start a few words before the first match, so it is seen in context.
-    start = spans[0][0]
-    if start <= 40:
+    text = " ".join(text.split())
+    first = _first_match(text, terms)
+    if first is None:
+        return None
+    # Start a few words before the match, so it is seen in context.
+    if first <= 40:
         start = 0
     else:  # from the first whole word of the 40 characters before
-        space = text.find(" ", start - 40, start)
-        start = space + 1 if space >= 0 else start - 40
-    end = len(text)
+        space = text.find(" ", first - 40, first)
+        start = space + 1 if space >= 0 else first - 40
+    section = text[start : start + octets + 40]  # a character is at least one octet
+    spans = _marked_spans(section, terms)
+    end = len(section)
     while True:
-        inside = [(max(s, start) - start, min(e, end) - start) for s, e in spans if s < end]
-        result = _marked(text[start:end], [(s, e) for s, e in inside if s < e])
+        inside = [(s, min(e, end)) for s, e in spans if s < end]
+        result = _marked(section[:end], [(s, e) for s, e in inside if s < e])
         if len(result.encode()) <= octets:
             return result
         # Too long: cut at the last space that brings it under, or by characters.
         over = len(result.encode()) - octets
-        cut = text.rfind(" ", start, max(start + 1, end - max(1, over // 4)))
-        end = cut if cut > start else end - max(1, over // 4)
+        cut = section.rfind(" ", 0, max(1, end - max(1, over // 4)))
+        end = cut if cut > 0 else end - max(1, over // 4)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from jmapd.mail.html import html_to_text
@@ -41,15 +41,21 @@ def search_text(
 ) -> str:
     """The text of every text/* part given, HTML converted (its first MB), one part per
     paragraph."""
-    texts = []
+    return "\n\n".join(search_texts(parts, text_of, type_of))
+
+
+def search_texts(
+    parts: Iterable[P], text_of: Callable[[P], str], type_of: Callable[[P], str]
+) -> Iterator[str]:
+    """search_text part by part, each read only when it is asked for."""
     for part in parts:
         if not type_of(part).startswith("text/"):
             continue
         text = text_of(part)
-        texts.append(
-            html_to_text(text, SEARCH_HTML_SOURCE) if type_of(part) == "text/html" else text
-        )
-    return "\n\n".join(t.strip() for t in texts if t.strip())
+        if type_of(part) == "text/html":
+            text = html_to_text(text, SEARCH_HTML_SOURCE, shown_attributes=True)
+        if text.strip():
+            yield text.strip()
 
 
 def searched_parts(text_body: list[P], html_body: list[P], attachments: list[P]) -> list[P]:

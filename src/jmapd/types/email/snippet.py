@@ -51,9 +51,10 @@ def search_snippet_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             continue
         subject = record["summary"]["properties"]["subject"] or ""
         preview = None
-        if in_body:
+        if in_body:  # the first part with a match (most often the first part)
             message = StoredMessage(record["summary"], lambda: None)
-            preview = snippet(message.search_text(ctx.blobs.read), in_body)
+            texts = message.search_texts(ctx.blobs.read)
+            preview = next(filter(None, (snippet(t, in_body) for t in texts)), None)
         found.append(
             {
                 "emailId": id,

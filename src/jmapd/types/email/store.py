@@ -12,14 +12,14 @@ mailbox counts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ...mail import Message, parse_message
 from ...mail.charsets import decode
-from ...mail.summary import search_text, searched_parts
+from ...mail.summary import search_texts, searched_parts
 from ...protocol.registry import Context
 from ...store.base import Transaction
 from .. import mailbox
@@ -114,14 +114,15 @@ class StoredMessage:
     def part_blob(self, part_id: str) -> str:
         return str(self._parts[part_id]["blobId"])
 
-    def search_text(self, read: Callable[[str], bytes | None]) -> str:
-        """The body text search reads (mail.Message.search_text), from the parts' blobs."""
+    def search_texts(self, read: Callable[[str], bytes | None]) -> Iterator[str]:
+        """The body text search reads (mail.Message.search_text), part by part from the
+        parts' blobs, each read only when it is asked for."""
 
         def text_of(part: dict[str, Any]) -> str:
             return decode(read(part["blobId"]) or b"", part.get("charset"))[0]
 
         parts = searched_parts(self.text_body(), self.html_body(), self.attachments())
-        return search_text(parts, text_of, lambda part: str(part["type"]))
+        return search_texts(parts, text_of, lambda part: str(part["type"]))
 
 
 # -- threads -----------------------------------------------------------------------------------
