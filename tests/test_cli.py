@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ import httpx
 import pytest
 
 from jmapd.config import SCHEMA, ConfigError, load, reference_markdown
-from tests.conftest import Server, database_env, jmapd, start_server, stop_server
+from tests.conformance.test_email import account as email_account
+from tests.conformance.test_email import import_, message
+from tests.conftest import DATABASES, Server, database_env, jmapd, start_server, stop_server
 
 ACCOUNT_LINE = re.compile(r"^(a[a-z0-9]{9}) (\S+)$")
 
@@ -378,3 +381,53 @@ def test_config_flags_and_errors_on_the_command_line(tmp_path: Path) -> None:
     if not env:  # SQLite: the database lives in the data directory the file named
         assert (tmp_path / "elsewhere" / "jmapd.sqlite3").exists()
     assert jmapd(tmp_path / "elsewhere", "account", "list").endswith(" x@example.com\n")
+
+
+# -- reindex ------------------------------------------------------------------------------------
+
+
+def forget_the_index(data: Path) -> None:
+    """Empty the message index in the database, as a data directory from before the index
+    (schema version 1) would be after `migrate` created its empty tables."""
+    tables = ("emails", "email_mailboxes", "email_keywords")
+    url = DATABASES.url(data)
+    if url:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as db:
+            for table in tables:
+                db.execute(f"DELETE FROM {table}")
+        return
+    with sqlite3.connect(data / "jmapd.sqlite3") as db:
+        for table in ("email_text", *tables):
+            db.execute(f"DELETE FROM {table}")
+
+
+def test_reindex_rebuilds_the_search_index(fresh: Server) -> None:
+    """`jmapd reindex` rebuilds the index from the messages, with a progress bar; `migrate`
+    rebuilds it for an account whose index lacks messages (an upgrade)."""
+    client, account_id, boxes = email_account(fresh)
+    email = import_(client, account_id, boxes["inbox"], message("Wombat news", "<ix@x.test>"))
+    text_query = {"accountId": account_id, "filter": {"subject": "wombat"}}
+    assert client.ok("Email/query", text_query)["ids"] == [email["id"]]
+
+    forget_the_index(fresh.data)
+    assert client.ok("Email/query", text_query)["ids"] == []  # the index answers
+    user = client.session()["username"]
+    result = run(fresh.data, "reindex", user)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "jmapd: indexed 1 messages\n"
+    assert f"{user}" in result.stderr and "] 1/1" in result.stderr
+    assert client.ok("Email/query", text_query)["ids"] == [email["id"]]
+    inbox = client.ok("Mailbox/get", {"accountId": account_id, "ids": [boxes["inbox"]]})
+    assert inbox["list"][0]["totalEmails"] == 1
+
+    forget_the_index(fresh.data)
+    assert run(fresh.data, "migrate").returncode == 0
+    assert client.ok("Email/query", text_query)["ids"] == [email["id"]]
+
+
+def test_reindex_of_an_unknown_account_fails(tmp_path: Path) -> None:
+    result = run(tmp_path, "reindex", "nobody@example.com")
+    assert result.returncode != 0
+    assert "no account nobody@example.com" in result.stderr
