@@ -22,7 +22,8 @@ For each backend (--backend sqlite, postgresql or both, comma-separated) and eac
    (b) the same with collapseThreads;
    (c) Email/query {text: W}, sort receivedAt descending, limit 50, no total;
    (d) SearchSnippet/get of the ids (c) finds (at most 50) with filter {text: W};
-   (e) Mailbox/get of all mailboxes (with their counts).
+   (e) Mailbox/get of all mailboxes (with their counts);
+   (f) Email/get of the 50 ids (a) finds, with the properties of a message list.
    Goals: p50 of (a) and (b) ≤ 10 ms, of (c) ≤ 30 ms. A request whose single try took longer
    than half the measurement window is not driven by loadgen (it would only time out).
 5. Reports the resident memory of the server's processes (summed) after the fill (after the
@@ -59,6 +60,7 @@ import psycopg
 import uvloop
 
 from bench.corpus import MARKER, marker_count
+from bench.email_get import LIST_PROPERTIES
 from bench.fill import add_account, database_flags, fill, headers, jmapd_env, request
 from bench.loadgen import run
 from bench.machine import cpu_model
@@ -204,6 +206,9 @@ def requests(api_url: str, account_id: str, inbox: str) -> list[tuple[str, str, 
         note = f"ids from (a): (c) failed with {error}"
     ids = found["ids"] if found else []
     snippets = {"accountId": account_id, "filter": {"text": MARKER}, "emailIds": ids}
+    listed, _, _ = call(api_url, inbox_query)
+    page = {"accountId": account_id, "ids": listed["ids"] if listed else [],
+            "properties": LIST_PROPERTIES}  # fmt: skip
     return [
         ("a", "(a) Email/query Inbox newest 50", inbox_query, ""),
         ("b", "(b) (a) + collapseThreads", email_query(
@@ -212,6 +217,7 @@ def requests(api_url: str, account_id: str, inbox: str) -> list[tuple[str, str, 
         ("d", f"(d) SearchSnippet/get {len(ids)} ids", request(
             [["SearchSnippet/get", snippets]]), note),
         ("e", "(e) Mailbox/get all", request([["Mailbox/get", {"accountId": account_id}]]), ""),
+        ("f", "(f) Email/get of (a)'s 50, list properties", request([["Email/get", page]]), ""),
     ]  # fmt: skip
 
 

@@ -431,3 +431,42 @@ def test_reindex_of_an_unknown_account_fails(tmp_path: Path) -> None:
     result = run(tmp_path, "reindex", "nobody@example.com")
     assert result.returncode != 0
     assert "no account nobody@example.com" in result.stderr
+
+
+def run_sql(data: Path, *statements: str) -> None:
+    """Statements on the database of a data directory (of the backend under test)."""
+    url = DATABASES.url(data)
+    if url:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as db:
+            for statement in statements:
+                db.execute(statement)
+        return
+    with sqlite3.connect(data / "jmapd.sqlite3") as db:
+        for statement in statements:
+            db.execute(statement)
+
+
+def test_migration_3_counts_the_mailboxes_of_existing_mail(fresh: Server) -> None:
+    """Migration 0003 fills the kept mailbox counts from the index a version-2 database has."""
+    client, account_id, boxes = email_account(fresh)
+    import_(client, account_id, boxes["inbox"], message("One", "<m3a@x.test>"))
+    import_(client, account_id, boxes["inbox"], message("Two", "<m3b@x.test>"),
+            keywords={"$seen": True})  # fmt: skip
+    import_(client, account_id, boxes["archive"], message("Two", "<m3c@x.test>",
+            refs="<m3b@x.test>"))  # fmt: skip
+    before = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
+    run_sql(
+        fresh.data,
+        "DROP TABLE mailbox_threads",
+        "DROP TABLE mailbox_counts",
+        "DELETE FROM schema_version WHERE version >= 3",
+    )
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 3")
+    after = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
+    assert after == before
+    inbox = next(m for m in after if m["role"] == "inbox")
+    assert [inbox[k] for k in ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")] == [
+        2, 1, 2, 1,
+    ]  # fmt: skip

@@ -4,8 +4,11 @@ Email/changes, Email/query, Thread/get, and the Mailbox counts they move (§2)."
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conformance import notes
 from tests.conftest import Client, Server
@@ -426,3 +429,77 @@ def test_every_advertised_sort(server: Server) -> None:
         got = client.ok("Email/query", {"accountId": account_id,
                                          "sort": [{"property": prop}]})["ids"]  # fmt: skip
         assert got == [ids[i] for i in order], prop
+
+
+def expected_counts(client: Client, account_id: str) -> dict[str, tuple[int, int, int, int]]:
+    """Every mailbox's counts (§2) computed from the Emails themselves: unreadThreads is the
+    number of threads with an unread Email in the mailbox."""
+    query = client.ok("Email/query", {"accountId": account_id})["ids"]
+    emails = client.ok(
+        "Email/get",
+        {"accountId": account_id, "ids": query,
+         "properties": ["mailboxIds", "keywords", "threadId"]},
+    )["list"]  # fmt: skip
+    boxes = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
+    out = {}
+    for box in boxes:
+        inside = [e for e in emails if box["id"] in e["mailboxIds"]]
+        unread = [e for e in inside if not ({"$seen", "$draft"} & set(e["keywords"]))]
+        out[box["id"]] = (
+            len(inside), len(unread), len({e["threadId"] for e in inside}),
+            len({e["threadId"] for e in unread}),
+        )  # fmt: skip
+    return out
+
+
+def shown_counts(client: Client, account_id: str) -> dict[str, tuple[int, int, int, int]]:
+    boxes = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
+    return {
+        b["id"]: (b["totalEmails"], b["unreadEmails"], b["totalThreads"], b["unreadThreads"])
+        for b in boxes
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_counts_stay_exact_through_random_changes(server: Server, seed: int) -> None:
+    """The counts are kept as messages come, change and go (not recounted): after every step
+    of random imports (new threads and replies), keyword changes, moves, copies into a second
+    mailbox, destroys and a mailbox destroyed with its Emails, they equal a recount."""
+    rng = random.Random(seed)
+    client, account_id, boxes = account(server)
+    folder = client.ok(
+        "Mailbox/set", {"accountId": account_id, "create": {"f": {"name": "Folder"}}}
+    )["created"]["f"]["id"]
+    places = [boxes["inbox"], boxes["archive"], folder]
+    live: dict[str, str] = {}  # Email id → its Message-ID
+    for step in range(40):
+        action = rng.choice(["import", "import", "keyword", "move", "add", "destroy"])
+        if action == "import" or not live:
+            parent = rng.choice(sorted(live)) if live and rng.random() < 0.5 else None
+            msgid = f"<r{seed}-{step}@example.com>"
+            refs = live[parent] if parent else ""
+            raw = message("Topic" if parent else f"Topic {step}", msgid, refs=refs)
+            keywords = {"$seen": True} if rng.random() < 0.5 else {}
+            created = import_(client, account_id, rng.choice(places), raw, keywords=keywords)
+            live[created["id"]] = msgid
+        else:
+            target = rng.choice(sorted(live))
+            arguments: dict[str, Any] = {"accountId": account_id}
+            if action == "keyword":
+                keyword = rng.choice(["$seen", "$draft", "$flagged"])
+                arguments["update"] = {target: {f"keywords/{keyword}": rng.choice([True, None])}}
+            elif action == "move":
+                arguments["update"] = {target: {"mailboxIds": {rng.choice(places): True}}}
+            elif action == "add":
+                arguments["update"] = {target: {f"mailboxIds/{rng.choice(places)}": True}}
+            else:
+                arguments["destroy"] = [target]
+                del live[target]
+            result = client.ok("Email/set", arguments)
+            assert not result.get("notUpdated") and not result.get("notDestroyed"), result
+        assert shown_counts(client, account_id) == expected_counts(client, account_id), step
+    client.ok(
+        "Mailbox/set",
+        {"accountId": account_id, "destroy": [folder], "onDestroyRemoveEmails": True},
+    )
+    assert shown_counts(client, account_id) == expected_counts(client, account_id)

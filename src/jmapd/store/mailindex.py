@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .sql import Connection
 
 FIELDS = ("subject", "from", "to", "cc", "bcc", "body")
+INDEX_TABLES = ("emails", "email_mailboxes", "email_keywords", "mailbox_threads", "mailbox_counts")
 SORT_TEXT = tuple(f"{f}_{c}" for f in ("from", "to", "subject") for c in "uan")
 MAX_WORDS = 200_000  # words of one field indexed (a PostgreSQL tsvector holds at most 1 MB)
 FIRST_PAGE = 256
@@ -166,6 +167,7 @@ class MessageIndex:
                 "thread_id, unread) VALUES (?, ?, ?, ?, ?, ?)",
                 (self.account_id, mailbox_id, id, received_at, entry_thread, int(unread)),
             )
+            self._count(mailbox_id, entry_thread, 1, int(unread))
         for keyword in keywords:
             self.db.execute(
                 "INSERT INTO email_keywords (account_id, email_id, keyword) VALUES (?, ?, ?)",
@@ -173,10 +175,45 @@ class MessageIndex:
             )
 
     def _drop_flags(self, id: str) -> None:
-        for table in ("email_mailboxes", "email_keywords"):
+        gone = self.db.execute(
+            "DELETE FROM email_mailboxes WHERE account_id = ? AND email_id = ? "
+            "RETURNING mailbox_id, thread_id, unread",
+            (self.account_id, id),
+        ).fetchall()
+        for mailbox_id, thread_id, unread in gone:
+            self._count(mailbox_id, thread_id, -1, -int(unread))
+        self.db.execute(
+            "DELETE FROM email_keywords WHERE account_id = ? AND email_id = ?",
+            (self.account_id, id),
+        )
+
+    def _count(self, mailbox_id: str, thread_id: str, emails: int, unread: int) -> None:
+        """A message of the thread came into the mailbox or left it (emails +1 or -1, unread
+        as it was or is): keep the thread's and the mailbox's counts."""
+        after = self.db.execute(
+            "INSERT INTO mailbox_threads (account_id, mailbox_id, thread_id, emails, unread) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, mailbox_id, thread_id) DO UPDATE "
+            "SET emails = mailbox_threads.emails + excluded.emails, "
+            "unread = mailbox_threads.unread + excluded.unread RETURNING emails, unread",
+            (self.account_id, mailbox_id, thread_id, emails, unread),
+        ).fetchone()
+        if after[0] == 0:
             self.db.execute(
-                f"DELETE FROM {table} WHERE account_id = ? AND email_id = ?", (self.account_id, id)
+                "DELETE FROM mailbox_threads WHERE account_id = ? AND mailbox_id = ? "
+                "AND thread_id = ?",
+                (self.account_id, mailbox_id, thread_id),
             )
+        threads = (after[0] > 0) - (after[0] - emails > 0)
+        unread_threads = (after[1] > 0) - (after[1] - unread > 0)
+        self.db.execute(
+            "INSERT INTO mailbox_counts (account_id, mailbox_id, emails, unread, threads, "
+            "unread_threads) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, mailbox_id) "
+            "DO UPDATE SET emails = mailbox_counts.emails + excluded.emails, "
+            "unread = mailbox_counts.unread + excluded.unread, "
+            "threads = mailbox_counts.threads + excluded.threads, "
+            "unread_threads = mailbox_counts.unread_threads + excluded.unread_threads",
+            (self.account_id, mailbox_id, emails, unread, threads, unread_threads),
+        )
 
     def unindex_message(self, id: str) -> None:
         self._drop_flags(id)
@@ -196,7 +233,7 @@ class MessageIndex:
                 "(SELECT seq FROM emails WHERE account_id = ?)",
                 (self.account_id,),
             )
-        for table in ("emails", "email_mailboxes", "email_keywords"):
+        for table in INDEX_TABLES:
             self.db.execute(f"DELETE FROM {table} WHERE account_id = ?", (self.account_id,))
 
     def unindexed_messages(self) -> int:
@@ -216,15 +253,16 @@ class MessageIndex:
 
     def mailbox_counts(self, mailbox_ids: list[str]) -> dict[str, tuple[int, int, int, int]]:
         """mailboxId → (emails, unread emails, threads, threads with an unread email in it)."""
-        out = {}
-        for mailbox_id in mailbox_ids:
-            row = self.db.execute(
-                "SELECT count(*), coalesce(sum(unread), 0), count(DISTINCT thread_id), "
-                "count(DISTINCT CASE WHEN unread = 1 THEN thread_id END) "
-                "FROM email_mailboxes WHERE account_id = ? AND mailbox_id = ?",
-                (self.account_id, mailbox_id),
-            ).fetchone()
-            out[mailbox_id] = (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        out = dict.fromkeys(mailbox_ids, (0, 0, 0, 0))
+        for start in range(0, len(mailbox_ids), 500):
+            chunk = mailbox_ids[start : start + 500]
+            rows = self.db.execute(
+                "SELECT mailbox_id, emails, unread, threads, unread_threads FROM mailbox_counts "
+                f"WHERE account_id = ? AND mailbox_id IN ({','.join('?' * len(chunk))})",
+                (self.account_id, *chunk),
+            ).fetchall()
+            for row in rows:
+                out[row[0]] = (int(row[1]), int(row[2]), int(row[3]), int(row[4]))
         return out
 
     def mailbox_messages(self, mailbox_id: str, limit: int | None = None) -> list[str]:

@@ -14,15 +14,12 @@ from typing import Any, Protocol
 import orjson
 
 from .base import Access, Account, Change, Token
-from .mailindex import MessageIndex
+from .mailindex import INDEX_TABLES, MessageIndex
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 NO_LIMIT = 2**62
 # Every table keyed by account, in the order an account's rows are removed.
-TABLES = (
-    "records", "type_states", "blobs", "emails", "email_mailboxes", "email_keywords", "tokens",
-    "access", "accounts",
-)  # fmt: skip
+TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, "tokens", "access", "accounts")
 
 
 def random_id(prefix: str, length: int = 11) -> str:
