@@ -33,6 +33,8 @@ class _Adapter:
         self.conn = conn
 
     def execute(self, sql: str, params: Any = ()) -> Cursor:
+        if not params:  # e.g. a migration: its text is SQL only, "%" and "?" included
+            return self.conn.execute(sql)
         return self.conn.execute(sql.replace("?", "%s"), params)
 
 

@@ -26,7 +26,10 @@ CREATE TABLE emails (
 );
 CREATE INDEX emails_received ON emails (account_id, received_at, id);
 CREATE INDEX emails_thread ON emails (account_id, thread_id);
-CREATE INDEX emails_words ON emails USING GIN (words);
+-- fastupdate off: a pending list of fresh entries (the default) is read in full by every
+-- search until vacuum merges it, and makes the planner shun the index (62 ms instead of
+-- 0.4 ms for a word in 1% of 10,000 messages, right after they arrived)
+CREATE INDEX emails_words ON emails USING GIN (words) WITH (fastupdate = off);
 
 -- Mailbox membership, with what a mailbox listing sorts and counts by.
 CREATE TABLE email_mailboxes (
