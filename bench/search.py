@@ -341,6 +341,9 @@ def one_run(backend: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[s
                 out["rows"] += measure(api_url, key, name, body, note, args)
             out["rss_mb_after_runs"] = rss(server)
             print(f"  server RSS after the runs: {out['rss_mb_after_runs']['total']:.0f} MB")
+        except BaseException:
+            print(f"  the server's last output:\n{server.output()}", flush=True)
+            raise
         finally:
             server.stop()
     return out

@@ -66,9 +66,11 @@ class MessageResults:
     ) -> None:  # fmt: skip
         self._db, self._select, self._count, self.collapse = db, select, count, collapse
 
-    def rows(self, start: int = 0) -> Iterator[tuple[str, str]]:
-        """(id, threadId) from position `start`, in pages that grow as they are read."""
-        size = FIRST_PAGE
+    def rows(self, start: int = 0, wanted: int = FIRST_PAGE) -> Iterator[tuple[str, str]]:
+        """(id, threadId) from position `start`, in pages that grow as they are read, the first
+        of `wanted` rows (reading more than a page needs costs: a search reads the account
+        until it has found them)."""
+        size = max(wanted, 1)
         while True:
             rows = self._db.execute(
                 f"{self._select[0]} LIMIT ? OFFSET ?", [*self._select[1], size, start]
@@ -80,14 +82,15 @@ class MessageResults:
             start += size
             size = min(size * 4, 65536)
 
-    def ids(self, start: int = 0) -> Iterator[str]:
-        """The ids from position `start`; with collapseThreads, the first of each thread."""
+    def ids(self, start: int = 0, wanted: int = FIRST_PAGE) -> Iterator[str]:
+        """The ids from position `start`, `wanted` of them or more; with collapseThreads, the
+        first of each thread."""
         if not self.collapse:
-            yield from (id for id, _ in self.rows(start))
+            yield from (id for id, _ in self.rows(start, wanted))
             return
         seen: set[str] = set()
         position = 0
-        for id, thread_id in self.rows():
+        for id, thread_id in self.rows(0, 2 * (start + wanted)):
             if thread_id in seen:
                 continue
             seen.add(thread_id)

@@ -180,7 +180,10 @@ def _sort_key(value_of: Callable[[Record], Any], collate: Callable[[str], Any]) 
 class Results(Protocol):
     """A query's ids in order, read as far as they are needed."""
 
-    def ids(self, start: int = 0) -> Iterator[str]: ...
+    def ids(self, start: int = 0, wanted: int = 256) -> Iterator[str]:
+        """The ids from position `start` on; `wanted` says how many will likely be read."""
+        ...
+
     def total(self) -> int: ...
 
 
@@ -188,7 +191,7 @@ class ListResults:
     def __init__(self, ids: list[str]) -> None:
         self._ids = ids
 
-    def ids(self, start: int = 0) -> Iterator[str]:
+    def ids(self, start: int = 0, wanted: int = 256) -> Iterator[str]:
         return iter(self._ids[start:])
 
     def total(self) -> int:
@@ -237,7 +240,7 @@ def query(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
             start = max(0, total + a["position"])
         else:
             start = a["position"]
-        ids = list(itertools.islice(results.ids(start), limit))
+        ids = list(itertools.islice(results.ids(start, limit), limit))
     out = {
         "accountId": a["accountId"],
         "queryState": str(state),
