@@ -279,12 +279,14 @@ class MessageIndex:
         compiler = _Compiler(self.dialect, self.account_id)
         source, where, params = compiler.plan(query.condition)
         order, order_params = compiler.order(query.sort)
-        select = f"SELECT e.id, e.thread_id FROM {source} WHERE {where} ORDER BY {order}"
+        ahead = f"WITH {', '.join(compiler.ahead)} " if compiler.ahead else ""
+        params = compiler.ahead_params + params
+        select = f"{ahead}SELECT e.id, e.thread_id FROM {source} WHERE {where} ORDER BY {order}"
         counted = "count(DISTINCT e.thread_id)" if query.collapse_threads else "count(*)"
         return MessageResults(
             self.db,
             (select, params + order_params),
-            (f"SELECT {counted} FROM {source} WHERE {where}", params),
+            (f"{ahead}SELECT {counted} FROM {source} WHERE {where}", params),
             query.collapse_threads,
         )
 
@@ -343,6 +345,8 @@ class _Compiler:
         self.dialect = dialect
         self.account_id = account_id
         self.mailbox_driven = False
+        self.ahead: list[str] = []  # WITH queries (PostgreSQL word matches)
+        self.ahead_params: list[Any] = []
 
     def plan(self, condition: tuple[Any, ...] | None) -> tuple[str, str, list[Any]]:
         """FROM, WHERE and parameters. A mailbox named at the top level (the common case:
@@ -409,8 +413,11 @@ class _Compiler:
         if not terms:
             return "1 = 0"  # nothing searchable in the text: nothing matches
         if self.dialect == "postgresql":
-            # A tsquery literal: each word quoted (it holds only letters and digits), in the
-            # field's code, or in any field's for "all".
+            # The matches are listed once from the GIN index (a MATERIALIZED query ahead of
+            # the main one) and probed as the Emails are read in sort order: evaluated row by
+            # row instead, each Email's words would be read (20 ms instead of 6 for a word
+            # in 1% of 100,000 messages). A tsquery literal: each word quoted (it holds only
+            # letters and digits), in the field's code, or in any field's for "all".
             codes = [FIELD_CODES[field]] if field in FIELD_CODES else list(FIELD_CODES.values())
             parts = []
             for term in terms:
@@ -423,8 +430,13 @@ class _Compiler:
                     for code in codes
                 ]
                 parts.append(" | ".join(f"({p})" for p in phrases))
-            params.append(" & ".join(f"({p})" for p in parts))
-            return "e.words @@ ?::tsquery"
+            name = f"words{len(self.ahead)}"
+            self.ahead.append(
+                f"{name} AS MATERIALIZED (SELECT id FROM emails "
+                "WHERE account_id = ? AND words @@ ?::tsquery)"
+            )
+            self.ahead_params += [self.account_id, " & ".join(f"({p})" for p in parts)]
+            return f"e.id IN (SELECT id FROM {name})"
         # An FTS5 query: every term a quoted phrase of words (which hold only letters and
         # digits, so nothing in them is syntax), in the field's column.
         column = FTS_COLUMNS.get(field)
