@@ -27,13 +27,17 @@ def random_id(prefix: str, length: int = 11) -> str:
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:
-    """The versioned migrations of a dialect, as (version, sql) in order."""
-    folder = resources.files("jmapd.store") / "migrations" / dialect
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
+    """The versioned migrations of a dialect, as (version, sql) in order: those written in SQL
+    both dialects speak (migrations/common) and the dialect's own."""
+    found: dict[int, str] = {}
+    for name in ("common", dialect):
+        for entry in (resources.files("jmapd.store") / "migrations" / name).iterdir():
+            if entry.name.endswith(".sql"):
+                version = int(entry.name.split("_", 1)[0])
+                if version in found:
+                    raise ValueError(f"two migrations numbered {version}")
+                found[version] = entry.read_text()
+    return sorted(found.items())
 
 
 def statements(sql: str) -> list[str]:

@@ -1,6 +1,6 @@
 -- Mailbox counts kept as they change (store/mailindex.py), so Mailbox/get reads one row per
 -- mailbox instead of counting its messages. Both are derived from email_mailboxes, and filled
--- from it here.
+-- from it here. Written in the SQL both dialects speak (migrations/common).
 
 -- How many of a thread's messages are in a mailbox, and how many of those are unread.
 CREATE TABLE mailbox_threads (
