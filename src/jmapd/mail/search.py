@@ -46,11 +46,6 @@ def words(text: str) -> list[str]:
     return [word for _, _, word in _spans(text)]
 
 
-def index_text(text: str) -> str:
-    """What the index stores for a text: its folded words, space-separated."""
-    return " ".join(words(text))
-
-
 @dataclass(frozen=True)
 class Term:
     """Words that must appear next to each other in this order (one word, or a phrase); the

@@ -107,12 +107,13 @@ FIELD_CODES = {"subject": "s", "from": "f", "to": "t", "cc": "c", "bcc": "b", "b
 
 
 def tsvector(words: dict[str, list[str]]) -> str:
-    """A PostgreSQL tsvector literal of already folded words by field: each word prefixed by
-    its field's code, positions counted per field (phrases never cross fields)."""
+    """A PostgreSQL tsvector literal of already folded words by field (at most MAX_WORDS
+    each): each word prefixed by its field's code, positions counted per field (phrases
+    never cross fields)."""
     out = []
     for name, code in FIELD_CODES.items():
         positions: dict[str, list[int]] = {}
-        for i, word in enumerate(words.get(name, [])[:MAX_WORDS], 1):
+        for i, word in enumerate(words.get(name, []), 1):
             found = positions.setdefault(word, [])
             if len(found) < 256:  # what a tsvector keeps per word
                 found.append(min(i, 16383))
@@ -247,10 +248,6 @@ class MessageIndex:
             (self.account_id, self.account_id),
         ).fetchone()
         return int(row[0])
-
-    def is_indexed(self, id: str) -> bool:
-        sql = "SELECT 1 FROM emails WHERE account_id = ? AND id = ?"
-        return self.db.execute(sql, (self.account_id, id)).fetchone() is not None
 
     # -- reading ---------------------------------------------------------------------------------
 
