@@ -221,9 +221,32 @@ def test_sort_errors(alice: Client, ids: dict[str, str]) -> None:
         ([{"property": "title", "isAscending": "yes"}], "invalidArguments"),
         ([{"isAscending": True}], "invalidArguments"),
         ({"property": "title"}, "invalidArguments"),
+        # A collation given as a list (once a serverFail).
+        ([{"property": "title", "collation": ["i;ascii-casemap"]}], "invalidArguments"),
+        ([{"property": "title", "collation": {"x": 1}}], "invalidArguments"),
     ):
         out = error(alice, "Note/query", {"accountId": account, "sort": sort})
         assert out["type"] == type, (sort, out)
+
+
+def test_comparator_properties_beyond_the_rfc_are_ignored(
+    alice: Client, ids: dict[str, str]
+) -> None:
+    """Ruling (issue 9): a widely used Python client sends three more properties in every
+    Comparator; they are ignored, and the sort is made."""
+    account = ids["alice"]
+    tag = unique("query")
+    made = notes(alice, account, tag, *({"title": t} for t in "bca"))
+    comparator = {
+        "property": "title",
+        "isAscending": False,
+        "collation": "i;ascii-casemap",
+        "anchor": None,
+        "keyword": None,
+        "position": 0,
+    }
+    got = query_ids(alice, account, filter=scoped(tag), sort=[comparator])
+    assert got == [made["c"], made["b"], made["a"]]
 
 
 # -- windows ---------------------------------------------------------------------------------

@@ -62,7 +62,6 @@ NOT_JSON = {
     "content type text/plain": (request_bytes(), "text/plain"),
     "content type form": (request_bytes(), "application/x-www-form-urlencoded"),
     "content type json-ish": (request_bytes(), "application/jsonx"),
-    "no content type": (request_bytes(), None),
     "invalid JSON": (b'{"using": [', "application/json"),
     "trailing garbage": (request_bytes() + b" }", "application/json"),
     "empty body": (b"", "application/json"),
@@ -83,6 +82,28 @@ def test_not_json(alice: Client, body: bytes, content_type: str | None) -> None:
     assert r.request.headers.get("content-type") == content_type
     assert_problem(r, "notJSON", 400)
     assert_still_serving(alice)
+
+
+def test_no_content_type_is_read_as_json(alice: Client) -> None:
+    """Ruling (issue 9): a JSON body with no Content-Type at all is accepted (a TypeScript
+    client library sends none); a wrong one stays notJSON (above)."""
+    r = post_raw(alice, request_bytes('{"a": 1}'), None)
+    assert r.request.headers.get("content-type") is None
+    assert r.status_code == 200, r.text
+    assert r.json()["methodResponses"] == [["Core/echo", {"a": 1}, "c1"]]
+
+
+@pytest.mark.parametrize("using", [[], [TEST]], ids=["empty", "without core"])
+def test_using_without_a_methods_capability(alice: Client, using: list[str]) -> None:
+    """Ruling (issue 9): `using: []` is a valid request, and so is one without core; each
+    call whose capability is not in using fails with unknownMethod (§3.6.2), the rest run."""
+    r = alice.post({"using": using, "methodCalls": [ECHO, ["Core/echo", {"b": 2}, "c2"]]})
+    assert r.status_code == 200, r.text
+    responses = r.json()["methodResponses"]
+    assert [(name, args["type"], call_id) for name, args, call_id in responses] == [
+        ("error", "unknownMethod", "c1"),
+        ("error", "unknownMethod", "c2"),
+    ]
 
 
 def test_json_content_type_with_parameters_is_accepted(alice: Client) -> None:
@@ -155,9 +176,6 @@ NOT_REQUEST: dict[str, Any] = {
         "methodCalls": [ECHO],
         "createdIds": {"k1": 5},
     },
-    # §3.3 (errata): "urn:ietf:params:jmap:core ... MUST be included in the using list".
-    "using without core": {"using": [TEST], "methodCalls": [ECHO]},
-    "using empty": {"using": [], "methodCalls": [ECHO]},
 }
 
 

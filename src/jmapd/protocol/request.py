@@ -26,8 +26,11 @@ class Request:
 
 
 def parse_request(body: bytes, content_type: str, registry: Registry, max_calls: int) -> Request:
-    """Check a request body; raise the request-level error for the first problem (§3.6.1)."""
-    if content_type.split(";")[0].strip().lower() != "application/json":
+    """Check a request body; raise the request-level error for the first problem (§3.6.1).
+    A body sent with no Content-Type at all is read as JSON (some client libraries send none);
+    any other type than application/json is notJSON."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type not in ("application/json", ""):
         raise RequestError("notJSON", 400, "the Content-Type must be application/json")
     try:
         data = orjson.loads(body)
@@ -57,8 +60,6 @@ def parse_request(body: bytes, content_type: str, registry: Registry, max_calls:
         raise RequestError(
             "unknownCapability", 400, f"this server does not support {', '.join(unknown)}"
         )
-    if CORE not in using:
-        raise RequestError("notRequest", 400, f"using must include {CORE}")
     if len(calls) > max_calls:
         raise RequestError(
             "limit",

@@ -42,6 +42,7 @@ QUERY_CHANGES_ARGS = {
     "calculateTotal": (BOOLEAN, False),
 }
 MAX_LIMIT = 10_000
+ASCII_DIGITS = "0123456789"
 
 
 def _titlecase(char: str) -> str:
@@ -59,7 +60,7 @@ def _unicode_casemap(value: str) -> str:
 
 def _ascii_numeric(value: str) -> tuple[int, int]:
     # RFC 4790 i;ascii-numeric: the leading digits as a number; no digits sorts last.
-    digits = len(value) - len(value.lstrip("0123456789"))
+    digits = len(value) - len(value.lstrip(ASCII_DIGITS))
     return (0, int(value[:digits])) if digits else (1, 0)
 
 
@@ -79,8 +80,8 @@ def collation_text(collation: str, value: str) -> str:
     """A collation's key for a value as text that orders the same compared as UTF-8 octets
     (or code points): for keys kept in a database index."""
     if collation == "i;ascii-numeric":
-        digits = value[: len(value) - len(value.lstrip("0123456789"))].lstrip("0")
-        return f"0{len(digits):06d}{digits}" if value[:1].isdigit() else "1"
+        digits = value[: len(value) - len(value.lstrip(ASCII_DIGITS))].lstrip("0")
+        return f"0{len(digits):06d}{digits}" if value[:1] in ASCII_DIGITS else "1"
     key = COLLATIONS[collation](value)
     return key.decode("utf-8", "surrogatepass") if isinstance(key, bytes) else str(key)
 
@@ -138,7 +139,8 @@ class Comparator:
 
 
 def parse_sort(dt: DataType, sort: list[dict[str, Any]] | None) -> list[Comparator]:
-    """Check the Comparators (§5.5), with the properties a sort of the type adds."""
+    """Check the Comparators (§5.5), with the properties a sort of the type adds. Properties
+    beyond those are ignored (ruling, issue 9: a widely used client sends three more)."""
     out = []
     for comparator in sort or []:
         name = comparator.get("property")
@@ -147,12 +149,12 @@ def parse_sort(dt: DataType, sort: list[dict[str, Any]] | None) -> list[Comparat
         if name not in dt.sorts:
             raise MethodError("unsupportedSort", f"{dt.name} cannot be sorted by {name!r}")
         own = dt.sort_arguments.get(name, {})
-        if set(comparator) - {"property", "isAscending", "collation", *own}:
-            raise invalid_arguments(f"unknown Comparator property in {comparator}")
         ascending = comparator.get("isAscending", True)
         if not isinstance(ascending, bool):
             raise invalid_arguments("isAscending must be a Boolean")
         collation = comparator.get("collation", DEFAULT_COLLATION)
+        if not isinstance(collation, str):
+            raise invalid_arguments("collation must be a String")
         if collation not in COLLATIONS:
             raise MethodError("unsupportedSort", f"unknown collation {collation!r}")
         extra = {}
