@@ -104,11 +104,20 @@ def test_children_and_creation_id_parents(server: Server) -> None:
     )
     parent, child = result["created"]["p"]["id"], result["created"]["c"]["id"]
     assert mailboxes(client, account_id)["Child"]["parentId"] == parent
-    # The same name is fine under another parent, not beside a sibling.
-    assert created_id(client, account_id, name="Child")
+    # The same name is fine under another parent, not beside a sibling: that is
+    # alreadyExists with the sibling's id (a ruling where the RFC is silent, issue 9).
+    top_child = created_id(client, account_id, name="Child")
     error = not_created(client, account_id, name="Child", parentId=parent)
-    assert error["type"] == "invalidProperties" and error["properties"] == ["name"]
-    assert child
+    assert error["type"] == "alreadyExists" and error["existingId"] == child
+    error = not_created(client, account_id, name="Child")
+    assert error["type"] == "alreadyExists" and error["existingId"] == top_child
+    # Renaming onto a sibling's name too.
+    result = client.ok(
+        "Mailbox/set",
+        {"accountId": account_id, "update": {top_child: {"name": "Parent"}}},
+    )
+    assert result["notUpdated"][top_child]["type"] == "alreadyExists"
+    assert result["notUpdated"][top_child]["existingId"] == parent
 
 
 def test_one_mailbox_per_role(server: Server) -> None:

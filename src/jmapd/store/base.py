@@ -79,7 +79,8 @@ class Transaction(Protocol):
         """Create or replace a record, stamping it with this transaction's modseq."""
 
     def destroy(self, type: str, id: str) -> None:
-        """Destroy a record, leaving a tombstone with this transaction's modseq."""
+        """Destroy a record, leaving a tombstone with this transaction's modseq (an internal
+        record is just removed)."""
 
     def bump(self, type: str, id: str) -> None:
         """Mark a record changed though its stored properties are not: what it shows from
@@ -101,6 +102,10 @@ class Transaction(Protocol):
     @property
     def changed(self) -> dict[str, int]:
         """Types written by this transaction and their new states (for push after commit)."""
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A block whose writes are all undone if it raises (the exception goes on), while the
+        transaction's other writes stand: one record of a /set on its own."""
 
     # The message index (store/mailindex.py): mail search and mailbox counts in the database.
 

@@ -68,10 +68,28 @@ class SQLTransaction(MessageIndex):
         self.dialect = dialect
         self._modseq: int | None = None
         self._changed: dict[str, int] = {}
+        self._savepoints = 0
 
     @property
     def changed(self) -> dict[str, int]:
         return dict(self._changed)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # The modseq and the states written are remembered in Python too: undone with the
+        # savepoint, or the next write would reuse a modseq the database no longer holds.
+        modseq, changed = self._modseq, dict(self._changed)
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.db.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.db.execute(f"RELEASE SAVEPOINT {name}")
+            self._modseq, self._changed = modseq, changed
+            raise
+        self.db.execute(f"RELEASE SAVEPOINT {name}")
 
     def _write_modseq(self, type: str) -> int:
         if self._modseq is None:
@@ -128,7 +146,10 @@ class SQLTransaction(MessageIndex):
         self.db.execute(
             "INSERT INTO records (account_id, type, id, modseq, created_modseq, props_modseq, "
             "data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, type, id) DO UPDATE SET "
-            "modseq = excluded.modseq, props_modseq = excluded.props_modseq, data = excluded.data",
+            "modseq = excluded.modseq, props_modseq = excluded.props_modseq, data = excluded.data, "
+            # An id made again after it was destroyed is a new record.
+            "created_modseq = CASE WHEN records.destroyed = 0 THEN records.created_modseq "
+            "ELSE excluded.created_modseq END, destroyed = 0, destroyed_at = NULL",
             (self.account_id, type, id, modseq, modseq, modseq, orjson.dumps(data)),
         )
 
@@ -141,6 +162,12 @@ class SQLTransaction(MessageIndex):
         )
 
     def destroy(self, type: str, id: str) -> None:
+        if type.startswith("_"):  # internal: no /changes to remember it for
+            self.db.execute(
+                "DELETE FROM records WHERE account_id = ? AND type = ? AND id = ?",
+                (self.account_id, type, id),
+            )
+            return
         modseq = self._write_modseq(type)
         self.db.execute(
             "UPDATE records SET destroyed = 1, destroyed_at = ?, modseq = ?, data = NULL "

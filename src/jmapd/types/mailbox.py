@@ -168,26 +168,39 @@ class MailboxHooks(Hooks):
 
 
 def _check_place(txn: Transaction, id: str | None, record: dict[str, Any]) -> None:
-    """Unique name among siblings, one mailbox per role, a parent that exists, no loop, and
-    no deeper than maxMailboxDepth (§2)."""
+    """Unique name among siblings (else alreadyExists, with the sibling's id: a ruling where
+    the RFC is silent), one mailbox per role, a parent that exists, no loop, and no deeper
+    than maxMailboxDepth (§2)."""
     mailboxes = txn.get("Mailbox", None)
     others = {k: v for k, v in mailboxes.items() if k != id}
-    for other in others.values():
+    problems: dict[str, str] = {}
+    for other_id, other in others.items():
         if other["parentId"] == record["parentId"] and other["name"] == record["name"]:
-            raise invalid_properties("a sibling mailbox has this name", "name")
+            raise SetError("alreadyExists", "a sibling mailbox has this name", existingId=other_id)
         if record["role"] is not None and other["role"] == record["role"]:
-            raise invalid_properties(f"another mailbox has role {record['role']}", "role")
-    depth, parent = 1, record["parentId"]
+            problems["role"] = f"another mailbox has role {record['role']}"
+    parent_problem = _parent_problem(mailboxes, others, id, record["parentId"])
+    if parent_problem:
+        problems["parentId"] = parent_problem
+    if problems:
+        raise invalid_properties("; ".join(problems.values()), *problems)
+
+
+def _parent_problem(
+    mailboxes: dict[str, Any], others: dict[str, Any], id: str | None, parent: str | None
+) -> str | None:
+    depth = 1
     while parent is not None:
         if parent == id:
-            raise invalid_properties("a mailbox cannot be inside itself", "parentId")
+            return "a mailbox cannot be inside itself"
         if parent not in others:
-            raise invalid_properties(f"no parent mailbox {parent}", "parentId")
+            return f"no parent mailbox {parent}"
         depth, parent = depth + 1, others[parent]["parentId"]
         if depth > MAX_DEPTH:
-            raise invalid_properties(f"deeper than maxMailboxDepth {MAX_DEPTH}", "parentId")
+            return f"deeper than maxMailboxDepth {MAX_DEPTH}"
     if id is not None and _subtree_depth(mailboxes, id) + depth - 1 > MAX_DEPTH:
-        raise invalid_properties(f"deeper than maxMailboxDepth {MAX_DEPTH}", "parentId")
+        return f"deeper than maxMailboxDepth {MAX_DEPTH}"
+    return None
 
 
 def _subtree_depth(mailboxes: dict[str, Any], id: str) -> int:

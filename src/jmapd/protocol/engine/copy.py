@@ -10,7 +10,7 @@ from ..registry import Context, Response
 from ..values import BOOLEAN, ID_KIND, OBJECT, STRING, MapOf, Nullable
 from .args import MISSING, request_too_large
 from .datatype import DataType, method_args
-from .set import create_one, set_
+from .set import create_one, one_record, set_
 
 COPY_ARGS = {
     "fromAccountId": (ID_KIND, MISSING),
@@ -52,14 +52,15 @@ def copy_(ctx: Context, dt: DataType, args: dict[str, Any]) -> Response:
                 if original is None:
                     raise SetError("notFound", f"no {dt.name} {given.get('id')!r} to copy")
                 overrides = {k: v for k, v in given.items() if k != "id"}
-                result = dt.hooks.copy_record(ctx, txn, original, overrides)
-                if result is None:
-                    settable = {
-                        k: v
-                        for k, v in original.items()
-                        if k in dt.by_name and not dt.by_name[k].server_set
-                    }
-                    result = create_one(ctx, dt, txn, settable | overrides)
+                with one_record(txn):
+                    result = dt.hooks.copy_record(ctx, txn, original, overrides)
+                    if result is None:
+                        settable = {
+                            k: v
+                            for k, v in original.items()
+                            if k in dt.by_name and not dt.by_name[k].server_set
+                        }
+                        result = create_one(ctx, dt, txn, settable | overrides)
             except SetError as e:
                 not_created[creation_id] = e.to_json()
                 continue

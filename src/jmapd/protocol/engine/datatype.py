@@ -68,7 +68,21 @@ class Hooks:
         properties and `id`)."""
 
     def update(self, ctx: Context, txn: Transaction, old: Record, new: Record) -> None:
-        """Check and complete a record about to be updated (in place)."""
+        """Check and complete a record about to be updated (in place: by assigning its
+        properties, not by changing their values within)."""
+
+    def shown(
+        self, ctx: Context, txn: Transaction, record: Record, names: list[str]
+    ) -> dict[str, Any]:
+        """The values /get shows for properties the declaration does not list (Email:
+        subject, bodyStructure, header:*…), so an update may send them back unchanged; a
+        name left out is not a property of the type."""
+        return {}
+
+    def same(self, name: str, given: Any, current: Any) -> bool:
+        """Whether a value an update sends for a property it may not change is the one the
+        record has (§5.3: then it is no change)."""
+        return bool(given == current)
 
     def destroy(self, ctx: Context, txn: Transaction, record: Record) -> None:
         """Check a record about to be destroyed, and release what it holds."""

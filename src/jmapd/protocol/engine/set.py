@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MethodError, SetError, invalid_properties
 from ..registry import Context
-from ..values import ID_KIND, OBJECT, STRING, ListOf, MapOf, Nullable
+from ..values import ID_KIND, OBJECT, STRING, IdKind, Kind, ListOf, MapOf, Nullable
 from .args import MISSING, request_too_large
 from .datatype import REQUIRED, DataType, Record, method_args
 
 if TYPE_CHECKING:
     from ...store.base import Transaction
+
+log = logging.getLogger("jmapd.api")
 
 SET_ARGS = {
     "accountId": (ID_KIND, MISSING),
@@ -43,6 +48,20 @@ def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def one_record(txn: Transaction) -> Iterator[None]:
+    """One record's create, update or destroy on its own: if it fails, what it wrote is
+    undone and the others stand. A bug is logged and fails only that record."""
+    try:
+        with txn.savepoint():
+            yield
+    except SetError:
+        raise
+    except Exception:
+        log.exception("one record of a /set failed")
+        raise SetError("serverFail", "internal error; nothing of this record was written") from None
+
+
 def apply_set(
     ctx: Context,
     dt: DataType,
@@ -51,7 +70,8 @@ def apply_set(
     update: dict[str, Any],
     destroy: list[str],
 ) -> dict[str, Any]:
-    """Creates, then updates, then destroys, each record on its own (§5.3)."""
+    """Creates (each after those it refers to), then updates, then destroys, each record on
+    its own (§5.3)."""
     out: dict[str, Any] = {
         "created": {},
         "updated": {},
@@ -60,9 +80,15 @@ def apply_set(
         "notUpdated": {},
         "notDestroyed": {},
     }
-    for creation_id, given in create.items():
+    order, cycles = creation_order(dt, create)
+    for creation_id, properties in cycles.items():
+        error = invalid_properties("refers to a record created in a cycle of references",
+                                   *properties)  # fmt: skip
+        out["notCreated"][creation_id] = error.to_json()
+    for creation_id in order:
         try:
-            out["created"][creation_id] = create_one(ctx, dt, txn, given)
+            with one_record(txn):
+                out["created"][creation_id] = create_one(ctx, dt, txn, create[creation_id])
         except SetError as e:
             out["notCreated"][creation_id] = e.to_json()
         else:
@@ -73,13 +99,15 @@ def apply_set(
         try:
             if id in destroying:
                 raise SetError("willDestroy", "this record is destroyed in the same call")
-            out["updated"][id] = update_one(ctx, dt, txn, id, patch)
+            with one_record(txn):
+                out["updated"][id] = update_one(ctx, dt, txn, id, patch)
         except SetError as e:
             out["notUpdated"][id] = e.to_json()
     for key in destroy:
         id = resolve_id(ctx, key)
         try:
-            destroy_one(ctx, dt, txn, id)
+            with one_record(txn):
+                destroy_one(ctx, dt, txn, id)
             out["destroyed"].append(id)
         except SetError as e:
             out["notDestroyed"][id] = e.to_json()
@@ -91,6 +119,75 @@ def resolve_id(ctx: Context, id: str) -> str:
     if id.startswith("#"):
         return ctx.created_ids.get(id[1:], id)
     return id
+
+
+# -- the order of creates ------------------------------------------------------------------------
+
+
+def _references(kind: Kind, value: Any) -> Iterator[str]:
+    """The creation ids `#x` a value refers to where its kind takes an Id."""
+    if isinstance(kind, IdKind):
+        if isinstance(value, str) and value.startswith("#"):
+            yield value[1:]
+    elif isinstance(kind, Nullable):
+        yield from _references(kind.inner, value)
+    elif isinstance(kind, ListOf) and isinstance(value, list):
+        for item in value:
+            yield from _references(kind.inner, item)
+    elif isinstance(kind, MapOf) and isinstance(value, dict):
+        for key, item in value.items():
+            yield from _references(kind.key, key)
+            yield from _references(kind.value, item)
+
+
+def creation_order(dt: DataType, create: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+    """§5.3: a create that refers to another creation id of the same call is made after it,
+    whatever the order of the map (clients in Go, Rust and Perl have none). Returns the
+    creation ids in an order that honours every reference (otherwise as given), and, apart,
+    those in a cycle of references with the properties that make it."""
+    refers: dict[str, dict[str, set[str]]] = {}  # creation id → other creation id → properties
+    for creation_id, given in create.items():
+        found: dict[str, set[str]] = {}
+        for name, value in given.items():
+            prop = dt.by_name.get(name)
+            for ref in _references(prop.kind, value) if prop is not None else ():
+                if ref in create:
+                    found.setdefault(ref, set()).add(name)
+        refers[creation_id] = found
+    order: list[str] = []
+    done: set[str] = set()
+    waiting = list(create)
+    while waiting:
+        ready = [c for c in waiting if set(refers[c]) <= done]
+        if not ready:
+            break
+        order += ready
+        done.update(ready)
+        waiting = [c for c in waiting if c not in done]
+    cycles = {}
+    for creation_id in waiting:
+        if _reaches(refers, creation_id, creation_id, set(waiting)):
+            cycles[creation_id] = sorted(set().union(*refers[creation_id].values()))
+    # Those that only refer to a cycle come last; their reference then finds nothing.
+    return order + [c for c in waiting if c not in cycles], cycles
+
+
+def _reaches(
+    refers: dict[str, dict[str, set[str]]], start: str, goal: str, among: set[str]
+) -> bool:
+    seen: set[str] = set()
+    stack = [r for r in refers[start] if r in among]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack += [r for r in refers[node] if r in among]
+    return False
+
+
+# -- create ----------------------------------------------------------------------------------------
 
 
 def check_properties(
@@ -140,25 +237,30 @@ def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, An
     return {k: v for k, v in shown.items() if k not in given}
 
 
-def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> tuple[Record, set[str]]:
-    """Apply a PatchObject (§5.3); return the new record and the top-level properties touched."""
+# -- update ----------------------------------------------------------------------------------------
+
+
+def _tokens(path: str) -> list[str]:
+    return [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")]
+
+
+def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> Record:
+    """Apply a PatchObject (§5.3) to a copy of a record as /get shows it."""
     for path in patch:
         parts = path.split("/")
         for end in range(1, len(parts)):
             prefix = "/".join(parts[:end])
             if prefix in patch:
                 raise SetError("invalidPatch", f"{prefix!r} is a prefix of {path!r}")
-    new = copy.deepcopy(current)
-    touched: set[str] = set()
+    new = dict(current)
+    for name in {_tokens(path)[0] for path in patch}:
+        new[name] = copy.deepcopy(current.get(name))
     for path, value in patch.items():
-        tokens = [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")]
+        tokens = _tokens(path)
         name = tokens[0]
-        if name not in dt.by_name:
-            raise invalid_properties(f"unknown property {name!r}", name)
-        touched.add(name)
         if len(tokens) == 1:
-            prop = dt.by_name[name]
-            new[name] = prop.default_value() if value is None else value
+            prop = dt.by_name.get(name)
+            new[name] = prop.default_value() if value is None and prop is not None else value
             continue
         parent = new.get(name)
         for token in tokens[1:-1]:
@@ -171,30 +273,57 @@ def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> tuple[R
             parent.pop(tokens[-1], None)
         else:
             parent[tokens[-1]] = value
-    return new, touched
+    return new
+
+
+def _settable(dt: DataType, name: str) -> bool:
+    prop = dt.by_name.get(name)
+    return prop is not None and not prop.server_set and not prop.immutable
+
+
+def shown_record(
+    ctx: Context, dt: DataType, txn: Transaction, stored: Record, names: set[str]
+) -> tuple[Record, set[str]]:
+    """The record with the named properties as /get would show them: computed ones filled in
+    (Hooks.present), and those the type shows beyond its declaration (Hooks.shown); and the
+    names that are no property of the type."""
+    shown = {k: v for k, v in stored.items() if k in dt.by_name}
+    if any(n in dt.by_name and n not in stored for n in names):
+        dt.hooks.present(ctx, txn, {shown["id"]: shown})  # assigns, never changes in place
+    others = [n for n in names if n not in dt.by_name]
+    extra = dt.hooks.shown(ctx, txn, stored, others) if others else {}
+    shown.update(extra)
+    return shown, {n for n in others if n not in extra}
 
 
 def update_one(
     ctx: Context, dt: DataType, txn: Transaction, id: str, patch: dict[str, Any]
 ) -> Record | None:
-    current = txn.get(dt.name, [id]).get(id)
-    if current is None:
+    """§5.3: a server-set or immutable property may be sent back with the value it has;
+    only a different value (or a property the type does not have) is invalid. Every bad
+    property is named in one invalidProperties error."""
+    stored = txn.get(dt.name, [id]).get(id)
+    if stored is None:
         raise SetError("notFound", f"no {dt.name} {id!r}")
-    current["id"] = id
-    new, touched = apply_patch(current, patch, dt)
-    fixed = [
-        k
-        for k in touched
-        if (dt.by_name[k].server_set or dt.by_name[k].immutable) and new[k] != current.get(k)
-    ]
-    if fixed:
-        raise invalid_properties(f"cannot be changed: {', '.join(sorted(fixed))}", *sorted(fixed))
-    check_properties(ctx, dt, new, sorted(touched))
-    requested = copy.deepcopy(new)
-    dt.hooks.update(ctx, txn, current, new)
+    stored["id"] = id
+    names = {_tokens(path)[0] for path in patch}
+    current, unknown = shown_record(ctx, dt, txn, stored, names)
+    problems = {n: f"is not a {dt.name} property" for n in sorted(unknown)}
+    patched = apply_patch(current, {p: v for p, v in patch.items()
+                                    if _tokens(p)[0] not in problems}, dt)  # fmt: skip
+    new = dict(stored)
+    for name in sorted(names - set(problems)):
+        if _settable(dt, name):
+            new[name] = patched[name]
+        elif not dt.hooks.same(name, patched.get(name), current.get(name)):
+            problems[name] = "cannot be changed"
+    settable = [n for n in sorted(names) if _settable(dt, n) and n not in problems]
+    check_properties(ctx, dt, new, settable, problems)
+    requested = dict(new)  # hooks assign what they change (Hooks.update)
+    dt.hooks.update(ctx, txn, stored, new)
     new.pop("id", None)
-    current.pop("id", None)
-    if new != current:
+    stored.pop("id", None)
+    if new != stored:
         txn.put(dt.name, id, new)
     # §5.3: what changed in a way the patch did not ask for, even if the patch named it.
     changed = {k: v for k, v in new.items() if requested.get(k) != v}
