@@ -314,12 +314,20 @@ def test_body_structure_input() -> None:
 def test_no_body_gives_empty_text() -> None:
     message = roundtrip({"subject": "empty"})
     assert message.body_structure()["type"] == "text/plain"
-    assert text(message, message.text_body()) == ["\n"]  # text always ends with a line break
+    assert text(message, message.text_body()) == [""]  # no body: empty text, nothing added
 
 
-def test_text_without_final_line_break_gets_one() -> None:
-    message = roundtrip(dict(PLAIN, bodyValues={"t": {"value": "no break"}}))
-    assert text(message, message.text_body()) == ["no break\n"]
+@pytest.mark.parametrize(
+    "value", ["no break", "one break\n", "two\n\n", "", "a\r\nb\rc", "é" * 600, "x" * 1200]
+)
+def test_text_reads_back_exactly_and_stays_so(value: str) -> None:
+    """Issue 9: no line break is added to a text body; saved and read back again and again,
+    it stays the same (line breaks read back as LF)."""
+    expected = value.replace("\r\n", "\n").replace("\r", "\n")
+    for _ in range(3):
+        message = roundtrip(dict(PLAIN, bodyValues={"t": {"value": value}}))
+        (value,) = text(message, message.text_body())
+        assert value == expected
 
 
 def test_html_only_with_attachment() -> None:

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from email import policy as email_policy
+from email import quoprimime
 from email.headerregistry import (
     Address,
     AddressHeader,
@@ -20,6 +21,7 @@ from typing import Any
 
 from jmapd.mail.headers import form_allowed
 from jmapd.mail.parse import CONVENIENCE_PROPERTIES
+from jmapd.mail.shape import HEADER_PROPERTY, bad_properties
 
 LoadBlob = Callable[[str], bytes | None]
 
@@ -27,10 +29,11 @@ LoadBlob = Callable[[str], bytes | None]
 # given in Raw form exactly as the client wrote them (RFC 8621 §4.1.2.1).
 POLICY = email_policy.SMTP.clone(refold_source="none")
 MAX_LINE = 998  # RFC 5322 §2.1.1, octets excluding CRLF
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
-_HEADER_PROPERTY = re.compile(r"^header:([^:]+)(?::as([A-Za-z]+))?(:all)?$")
-_FIELD_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")  # RFC 5322 §3.6.8 ftext
-_RAW_VALUE = re.compile(r"^(?:[^\r\n\x00]|\r\n[ \t])*$")  # only folding line breaks
+# Matched with fullmatch: "$" would let a trailing newline through.
+_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 5322 §3.6.8 ftext
+_RAW_VALUE = re.compile(r"(?:[^\r\n\x00]|\r\n[ \t])*")  # only folding line breaks
 _CONVENIENCE = {prop: (name, form) for prop, name, form in CONVENIENCE_PROPERTIES}
 # EmailBodyPart properties and the header field each one sets.
 _PART_FIELDS = {
@@ -71,6 +74,9 @@ def compose_message(
     """The octets (CRLF line endings) of the message `email` describes, a create object of
     Email/set (§4.6). Blob contents come from `load_blob` (None: no such blob). A Message-ID
     `<random@hostname>` and Date `now` are added when not given. Raises ComposeError."""
+    bad = bad_properties(email)
+    if bad:
+        raise ComposeError(f"wrong type, or a control character, in {', '.join(bad)}", bad)
     _check_body_properties(email)
     msg = EmailMessage(policy=POLICY)
     top_fields = _set_headers(msg, email, "", top_level=True)
@@ -119,8 +125,8 @@ def _header_properties(obj: dict[str, Any]) -> Iterator[tuple[str, str, str, boo
     for prop in obj:
         if not prop.startswith("header:"):
             continue
-        match = _HEADER_PROPERTY.match(prop)
-        if match is None or not _FIELD_NAME.match(match[1]):
+        match = HEADER_PROPERTY.fullmatch(prop)
+        if match is None or not _FIELD_NAME.fullmatch(match[1]):
             raise ComposeError(f"bad header property {prop}", [prop])
         form = match[2] or "Raw"
         if not form_allowed(match[1], form):
@@ -188,7 +194,7 @@ def _add_form(msg: MIMEPart, name: str, form: str, value: Any, prop: str) -> Non
 
 def _add_raw(msg: MIMEPart, name: str, value: str) -> None:
     # RFC 8621 §4.1.2.1: the octets after the colon, so a leading SP is the one we write.
-    if not _RAW_VALUE.match(value):
+    if not _RAW_VALUE.fullmatch(value):
         raise ValueError("line breaks other than folding")
     if any(len(line.encode()) + len(name) + 2 > MAX_LINE for line in value.split("\r\n")):
         raise ValueError("line longer than 998 octets")
@@ -325,11 +331,19 @@ class _Builder:
 
 
 def _set_text(target: MIMEPart, text: str, subtype: str) -> None:
-    lines = text.encode("utf-8").splitlines()
-    cte = "quoted-printable" if any(len(line) > MAX_LINE for line in lines) else "8bit"
-    if text.isascii() and cte == "8bit":
-        cte = "7bit"
-    target.set_content(text, subtype=subtype, charset="utf-8", cte=cte)
+    """The text exactly, line breaks as CRLF: no line break is added at the end (the stdlib's
+    set_content adds one, and a draft saved N times would grow N of them)."""
+    body = b"\r\n".join(_LINE_BREAK.split(text.encode("utf-8")))
+    if any(len(line) > MAX_LINE for line in body.split(b"\r\n")):
+        cte = "quoted-printable"
+        payload = quoprimime.body_encode(body.decode("latin-1"), 76, eol="\r\n")
+    else:
+        cte = "7bit" if body.isascii() else "8bit"
+        payload = body.decode("ascii", "surrogateescape")
+    target["Content-Type"] = f"text/{subtype}"
+    target.set_param("charset", "utf-8")
+    target["Content-Transfer-Encoding"] = cte
+    target.set_payload(payload)
 
 
 def _set_bytes(target: MIMEPart, data: bytes, ctype: str, charset: str | None) -> None:

@@ -16,7 +16,7 @@ _TOKEN = re.compile(
     re.S,
 )
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
-_SECTION = re.compile(r"^(?P<name>[^*]+)\*(?P<index>\d+)?(?P<star>\*)?$")
+_SECTION = re.compile(r"(?P<name>[^*]+)\*(?P<index>[0-9]+)?(?P<star>\*)?")
 _WHITESPACE = re.compile(r"\s+")
 
 Segment = list[tuple[bool, str]]  # (was quoted, text)
@@ -37,7 +37,7 @@ def parse_value(raw: str) -> tuple[str, dict[str, str]]:
         if pair is None:
             continue
         name, param = pair
-        match = _SECTION.match(name)
+        match = _SECTION.fullmatch(name)
         if match is None:
             params.setdefault(name, param)
             continue

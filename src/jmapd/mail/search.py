@@ -20,6 +20,9 @@ from dataclasses import dataclass
 _CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3190-\u319f\u31c0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 MIN_PREFIX = 3
+# Longer words are cut (a tracking URL's token, unbroken base64): any backend indexes them, and
+# indexed text, searches and snippets all cut alike, so a search for the whole word finds it.
+MAX_WORD = 100
 SNIPPET_OCTETS = 255  # §5: a preview "MUST NOT be bigger than 255 octets"
 
 
@@ -37,8 +40,8 @@ def _spans(text: str, at: int = 0) -> Iterator[tuple[int, int, str]]:
     character into several (e.g. "ß" → "ss") or split a ligature, so each match is folded
     and re-cut."""
     for match in _WORD.finditer(text, at):
-        for word in _WORD.findall(fold(match.group())):
-            yield match.start(), match.end(), word
+        for word in _WORD.findall(fold(match.group()[: 2 * MAX_WORD])):
+            yield match.start(), match.end(), word[:MAX_WORD]
 
 
 def words(text: str) -> list[str]:

@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from ..config import Config
+from .blobs import read_blob, stored_blob
 from .engine.args import MISSING, parse_args
 from .engine.query import COLLATIONS
-from .errors import SetError
+from .errors import SetError, invalid_arguments
 from .registry import CORE, REGISTRY, Capability, Context
 from .values import ID_KIND, STRING, ListOf
 
@@ -46,18 +47,29 @@ BLOB_COPY_ARGS = {
 def blob_copy(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     a = parse_args(args, BLOB_COPY_ARGS)
     ctx.account(a["fromAccountId"], error="fromAccount")
+    if a["fromAccountId"] == a["accountId"]:
+        raise invalid_arguments("fromAccountId and accountId must differ")
+    user = ctx.user.account_id
+    found: dict[str, tuple[str, int] | None] = {}  # blob id → stored blob id, size
     with ctx.read(a["fromAccountId"]) as txn:
-        sizes = {b: txn.blob_size(b, ctx.user.account_id) for b in a["blobIds"]}
+        for blob_id in a["blobIds"]:
+            size = txn.blob_size(blob_id, user)
+            if size is not None:
+                found[blob_id] = (blob_id, size)
+                continue
+            data = read_blob(ctx.blobs, txn, blob_id, user)  # e.g. an Email's body part
+            found[blob_id] = None if data is None else (stored_blob(ctx.blobs, blob_id, data),
+                                                        len(data))  # fmt: skip
     copied, not_copied = {}, {}
     with ctx.write(a["accountId"]) as txn:
-        for blob_id, size in sizes.items():
-            if size is None:
+        for blob_id, stored in found.items():
+            if stored is None:
                 not_copied[blob_id] = SetError("notFound", f"no blob {blob_id}").to_json()
             else:
                 # Like an upload: it lives on only if a record in the account uses it.
                 expires = time.time() + ctx.config.upload_ttl
-                txn.add_upload(blob_id, size, ctx.user.account_id, expires)
-                copied[blob_id] = blob_id
+                txn.add_upload(stored[0], stored[1], user, expires)
+                copied[blob_id] = stored[0]
     return {
         "fromAccountId": a["fromAccountId"],
         "accountId": a["accountId"],

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 FIELDS = ("subject", "from", "to", "cc", "bcc", "body")
 INDEX_TABLES = ("emails", "email_mailboxes", "email_keywords", "mailbox_threads", "mailbox_counts")
 SORT_TEXT = tuple(f"{f}_{c}" for f in ("from", "to", "subject") for c in "uan")
-MAX_WORDS = 200_000  # words of one field indexed (a PostgreSQL tsvector holds at most 1 MB)
+MAX_WORDS = 200_000  # words of one field indexed
+MAX_DOCUMENT = 1_000_000  # octets of one message's words, as a PostgreSQL tsvector (< 1 MiB)
 FIRST_PAGE = 256
 
 
@@ -106,6 +107,29 @@ class MessageResults:
 FIELD_CODES = {"subject": "s", "from": "f", "to": "t", "cc": "c", "bcc": "b", "body": "m"}
 
 
+def capped(words: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The words of one message that are indexed, on either backend: field by field, in
+    order, while the document stays under MAX_DOCUMENT octets counted as a PostgreSQL tsvector
+    stores it (per word: a 4-octet entry, the word with its field code, 2 octets of count and
+    2 per position, at most 256 positions). So any message that can be stored can be indexed;
+    words (mail/search.py) are already cut to a length any backend takes."""
+    size = 8
+    out: dict[str, list[str]] = {}
+    for name, code in FIELD_CODES.items():
+        positions: dict[str, int] = {}
+        kept: list[str] = []
+        for word in words.get(name, [])[:MAX_WORDS]:
+            count = positions.get(word, 0)
+            cost = 2 if count else 4 + len(code) + 1 + len(word.encode()) + 1 + 2 + 2
+            if size + cost > MAX_DOCUMENT:
+                break
+            size += cost if count < 256 else 0
+            positions[word] = count + 1
+            kept.append(word)
+        out[name] = kept
+    return out
+
+
 def tsvector(words: dict[str, list[str]]) -> str:
     """A PostgreSQL tsvector literal of already folded words by field (at most MAX_WORDS
     each): each word prefixed by its field's code, positions counted per field (phrases
@@ -142,7 +166,7 @@ class MessageIndex:
             "has_attachment": int(entry.has_attachment),
             **{key: entry.sort_text[key] for key in SORT_TEXT},
         }
-        words = {f: entry.words.get(f, [])[:MAX_WORDS] for f in FIELDS}
+        words = capped(entry.words)
         if self.dialect == "postgresql":
             columns["words"] = tsvector(words)
         names = ", ".join(columns)

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from ...mail.compose import ComposeError, compose_message
 from ...mail.search import parse_query
+from ...mail.shape import bad_properties
+from ...protocol.blobs import read_blob
 from ...protocol.engine import DataType, Filter, Hooks, Property, register_type
 from ...protocol.engine.query import Results
 from ...protocol.errors import SetError, invalid_properties
@@ -30,6 +32,7 @@ from ...protocol.values import (
 from ...store.base import Transaction
 from ..mailbox import MAIL
 from . import index
+from .get import same_property, shown_properties
 from .store import bump_mailboxes, set_thread_members, store_email
 from .view import CONVENIENCE
 
@@ -64,12 +67,17 @@ MAILBOX_IDS = MapOf(ID_KIND, TrueValue())
 KEYWORDS = MapOf(Keyword(), TrueValue())
 
 
-def check_mailboxes(txn: Transaction, mailbox_ids: dict[str, Any]) -> None:
+def mailboxes_problem(txn: Transaction, mailbox_ids: dict[str, Any]) -> str | None:
     if not mailbox_ids:
-        raise invalid_properties("an Email must be in at least one mailbox", "mailboxIds")
+        return "an Email must be in at least one mailbox"
     missing = set(mailbox_ids) - set(txn.get("Mailbox", list(mailbox_ids)))
-    if missing:
-        raise invalid_properties(f"no mailbox {', '.join(sorted(missing))}", "mailboxIds")
+    return f"no mailbox {', '.join(sorted(missing))}" if missing else None
+
+
+def check_mailboxes(txn: Transaction, mailbox_ids: dict[str, Any]) -> None:
+    problem = mailboxes_problem(txn, mailbox_ids)
+    if problem:
+        raise invalid_properties(problem, "mailboxIds")
 
 
 class EmailHooks(Hooks):
@@ -93,6 +101,16 @@ class EmailHooks(Hooks):
         if old["mailboxIds"] != new["mailboxIds"] or old["keywords"] != new["keywords"]:
             bump_mailboxes(txn, old["mailboxIds"], new["mailboxIds"])
             index.index_flags(txn, old["id"], new)
+
+    def shown(
+        self, ctx: Context, txn: Transaction, record: dict[str, Any], names: list[str]
+    ) -> dict[str, Any]:
+        """Email/get's properties beyond the declaration (subject, bodyStructure…), which a
+        client may send back unchanged in an update (RFC 8620 §5.3)."""
+        return shown_properties(ctx, record, names)
+
+    def same(self, name: str, given: Any, current: Any) -> bool:
+        return same_property(name, given, current)
 
     def destroy(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
         set_thread_members(txn, record["threadId"], remove=record["id"])
@@ -206,11 +224,13 @@ def checked_metadata(
     given: dict[str, Any],
     kinds: dict[str, Kind],
     also_allowed: Callable[[str], bool] = lambda name: False,
+    also_bad: list[str] | None = None,
 ) -> dict[str, Any]:
     """The metadata properties of an import, create or copy, checked against their kinds;
     every unknown, bad or missing one (mailboxIds is required) reported together as
-    invalidProperties; the mailboxes must exist."""
+    invalidProperties, with those `also_bad` found by the caller; the mailboxes must exist."""
     bad = [] if "mailboxIds" in given else ["mailboxIds"]
+    bad += also_bad or []
     checked: dict[str, Any] = {}
     for name, value in given.items():
         if name not in kinds:
@@ -221,9 +241,10 @@ def checked_metadata(
             checked[name] = kinds[name].check(value, ctx.resolve_creation_id)
         except ValueError:
             bad.append(name)
+    if "mailboxIds" in checked and mailboxes_problem(txn, checked["mailboxIds"]):
+        bad.append("mailboxIds")
     if bad:
         raise invalid_properties(f"invalid, missing or not settable: {', '.join(bad)}", *bad)
-    check_mailboxes(txn, checked["mailboxIds"])
     return checked
 
 
@@ -240,14 +261,13 @@ def add_email(
 
 def create_email(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
     composed = lambda name: name in COMPOSED or name.startswith("header:")  # noqa: E731
-    metadata = checked_metadata(ctx, txn, given, CREATE_KINDS, composed)
+    body = {k: v for k, v in given.items() if k not in CREATE_KINDS}
+    metadata = checked_metadata(ctx, txn, given, CREATE_KINDS, composed, bad_properties(body))
     user = ctx.user.account_id
 
     def load_blob(blob_id: str) -> bytes | None:
-        found = txn.blob_size(blob_id, user) is not None
-        return ctx.blobs.read(blob_id) if found else None
+        return read_blob(ctx.blobs, txn, blob_id, user)
 
-    body = {k: v for k, v in given.items() if k not in CREATE_KINDS}
     try:
         raw = compose_message(body, load_blob, now=datetime.now(UTC), hostname=_hostname(ctx))
     except ComposeError as e:

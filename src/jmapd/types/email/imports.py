@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...protocol.blobs import read_blob, stored_blob
 from ...protocol.engine.args import MISSING, parse_args, request_too_large
+from ...protocol.engine.set import one_record
 from ...protocol.errors import MethodError, SetError, invalid_properties
 from ...protocol.registry import REGISTRY, Context
 from ...protocol.values import ID_KIND, OBJECT, STRING, UTC_DATE_KIND, MapOf, Nullable
@@ -32,7 +34,8 @@ def email_import(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             raise MethodError("stateMismatch", f"the state is {old_state}")
         for creation_id, given in a["emails"].items():
             try:
-                created[creation_id] = import_one(ctx, txn, given)
+                with one_record(txn):  # one bad message fails only itself
+                    created[creation_id] = import_one(ctx, txn, given)
             except SetError as e:
                 not_created[creation_id] = e.to_json()
             else:
@@ -52,8 +55,8 @@ def import_one(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[st
     if "blobId" not in metadata:
         raise invalid_properties("blobId is required", "blobId")
     blob_id = metadata["blobId"]
-    found = txn.blob_size(blob_id, ctx.user.account_id) is not None
-    raw = ctx.blobs.read(blob_id) if found else None
+    raw = read_blob(ctx.blobs, txn, blob_id, ctx.user.account_id)
     if raw is None:
         raise invalid_properties(f"no blob {blob_id} in this account", "blobId")
-    return add_email(ctx, txn, blob_id, raw, metadata)
+    # A message attached to another (a derived blob) is stored in its own right.
+    return add_email(ctx, txn, stored_blob(ctx.blobs, blob_id, raw), raw, metadata)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from typing import Any
 
 from ...mail import parse_message
+from ...protocol.blobs import read_blob
 from ...protocol.engine.args import MISSING, parse_args, request_too_large
 from ...protocol.registry import REGISTRY, Context
 from ...protocol.values import ID_KIND, STRING, ListOf, Nullable
 from ..mailbox import MAIL
+from .store import part_blob_id
 from .view import BODY_ARGS, PARSE_DEFAULT, View
 
 PARSE_ARGS = {
@@ -29,33 +31,22 @@ def email_parse(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     view = View.from_args(a, PARSE_DEFAULT)
     request_too_large(len(a["blobIds"]), ctx.config.max_objects_in_get, "blobIds")
     user = ctx.user.account_id
-    with ctx.read(a["accountId"]) as txn:
-        found = {b: txn.blob_size(b, user) is not None for b in dict.fromkeys(a["blobIds"])}
     parsed: dict[str, Any] = {}
-    part_blobs: dict[str, bytes] = {}
-    for blob_id in (b for b, ok in found.items() if ok):
-        raw = ctx.blobs.read(blob_id)
+    not_found: list[str] = []
+    for blob_id in dict.fromkeys(a["blobIds"]):
+        with ctx.read(a["accountId"]) as txn:
+            raw = read_blob(ctx.blobs, txn, blob_id, user)
         if raw is None:
-            found[blob_id] = False
+            not_found.append(blob_id)
             continue
-        message = parse_message(raw)
-
-        def part_blob(part_id: str, message: Any = message) -> str:
-            content = message.part_content(part_id)
-            part_id_blob = ctx.blobs.put(content)
-            part_blobs[part_id_blob] = content
-            return part_id_blob
-
+        # Its parts' blobs are derived from it: readable by whoever may read it, and nothing
+        # is written (the account may be one the caller may only read).
         metadata = UNSTORED | {"blobId": blob_id, "size": len(raw)}
-        parsed[blob_id] = view.email(message, metadata, part_blob)
-    if part_blobs:
-        # The parts of a parsed message are downloadable by whoever parsed it, like uploads.
-        with ctx.write(a["accountId"]) as txn:
-            for blob_id, content in part_blobs.items():
-                txn.add_upload(blob_id, len(content), user, time.time() + ctx.config.upload_ttl)
+        part_blob = partial(part_blob_id, blob_id)
+        parsed[blob_id] = view.email(parse_message(raw), metadata, part_blob)
     return {
         "accountId": a["accountId"],
         "parsed": parsed or None,
         "notParsable": None,
-        "notFound": [b for b, ok in found.items() if not ok] or None,
+        "notFound": not_found or None,
     }

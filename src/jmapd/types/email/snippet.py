@@ -52,8 +52,8 @@ def search_snippet_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         subject = record["summary"]["properties"]["subject"] or ""
         preview = None
         if in_body:  # the first part with a match (most often the first part)
-            message = StoredMessage(record["summary"], lambda: None)
-            texts = message.search_texts(ctx.blobs.read)
+            message = StoredMessage(record["summary"], record["blobId"], ctx.blobs)
+            texts = message.search_texts()
             preview = next(filter(None, (snippet(t, in_body) for t in texts)), None)
         found.append(
             {

@@ -2,8 +2,10 @@
 
 An Email record holds its metadata (blobId, threadId, mailboxIds, keywords, size, receivedAt)
 and the summary of its parsed message, so Email/get never parses the blob again for anything
-but body values. Each body part's decoded content is a blob of its own. Threading keys are
-internal records (type "_ThreadKey"): one per Message-ID, naming its thread and subject.
+but body values. A body part's blob is derived from the message's (`{blobId}_{partId}`), and
+decoded from the message when it is read: the message is stored once. (Messages stored before
+that keep the blobs their parts were stored in.) Threading keys are internal records (type
+"_ThreadKey"): one per Message-ID, naming its thread and subject.
 
 Every Email is also in the message index (index.py), which answers Email/query and the
 mailbox counts.
@@ -12,16 +14,18 @@ mailbox counts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 from ...mail import Message, parse_message
-from ...mail.charsets import decode
 from ...mail.summary import search_texts, searched_parts
+from ...protocol.blobs import DERIVERS
 from ...protocol.registry import Context
-from ...store.base import Transaction
+from ...store.base import BlobStore, Transaction
 from .. import mailbox
 from .index import index_email, index_flags
 
@@ -48,13 +52,35 @@ def _leaves(part: dict[str, Any]) -> list[dict[str, Any]]:
     return [leaf for sub in part["subParts"] for leaf in _leaves(sub)]
 
 
-def summarise(ctx: Context, txn: Transaction, message: Message) -> dict[str, Any]:
-    """What Email/get shows without the blob; every leaf part's content stored as a blob."""
+PART_BLOB = re.compile(r"(.+)_([0-9]{1,6})")
+
+
+def part_blob_id(message_blob_id: str, part_id: str) -> str:
+    return f"{message_blob_id}_{part_id}"
+
+
+def _derive_part(blob_id: str) -> tuple[str, Callable[[bytes], bytes | None]] | None:
+    """A body part's blob: decoded from its message when it is read (protocol/blobs.py)."""
+    match = PART_BLOB.fullmatch(blob_id)
+    if match is None:
+        return None
+    part_id = match[2]
+
+    def extract(raw: bytes) -> bytes | None:
+        try:
+            return parse_message(raw).part_content(part_id)
+        except KeyError:
+            return None
+
+    return match[1], extract
+
+
+DERIVERS.append(_derive_part)
+
+
+def summarise(message: Message) -> dict[str, Any]:
+    """What Email/get shows without the blob."""
     structure = message.body_structure()
-    for part in _leaves(structure):
-        content = message.part_content(part["partId"])
-        part["blobId"] = ctx.blobs.put(content)
-        txn.keep_blob(part["blobId"], len(content))
     return {
         "headers": message.headers,
         "properties": message.properties(),
@@ -75,9 +101,10 @@ class StoredMessage:
     """A stored summary with the interface of mail.Message that the Email view uses; the blob
     is parsed only when body values are asked for."""
 
-    def __init__(self, summary: dict[str, Any], load: Callable[[], bytes | None]) -> None:
+    def __init__(self, summary: dict[str, Any], blob_id: str, blobs: BlobStore) -> None:
         self.summary = summary
-        self._load = load
+        self.blob_id = blob_id
+        self._load = partial(blobs.read, blob_id)
         self._message: Message | None = None
         self._parts = {p["partId"]: p for p in _leaves(summary["bodyStructure"])}
 
@@ -112,17 +139,17 @@ class StoredMessage:
         return self._message.body_value(part_id, max_bytes)
 
     def part_blob(self, part_id: str) -> str:
-        return str(self._parts[part_id]["blobId"])
+        stored = self._parts[part_id].get("blobId")  # a message stored before parts derived
+        return str(stored) if stored else part_blob_id(self.blob_id, part_id)
 
-    def search_texts(self, read: Callable[[str], bytes | None]) -> Iterator[str]:
-        """The body text search reads (mail.Message.search_text), part by part from the
-        parts' blobs, each read only when it is asked for."""
-
-        def text_of(part: dict[str, Any]) -> str:
-            return decode(read(part["blobId"]) or b"", part.get("charset"))[0]
-
+    def search_texts(self) -> Iterator[str]:
+        """The body text search reads (mail.Message.search_text), part by part, each decoded
+        only when it is asked for."""
         parts = searched_parts(self.text_body(), self.html_body(), self.attachments())
-        return search_texts(parts, text_of, lambda part: str(part["type"]))
+        return search_texts(
+            parts, lambda part: str(self.body_value(part["partId"])["value"]),
+            lambda part: str(part["type"]),
+        )  # fmt: skip
 
 
 # -- threads -----------------------------------------------------------------------------------
@@ -132,21 +159,30 @@ def _key_id(message_id: str) -> str:
     return "k" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
 
 
-def assign_thread(txn: Transaction, keys: dict[str, Any]) -> str:
+def assign_thread(txn: Transaction, keys: dict[str, Any]) -> tuple[str, list[str]]:
     """The thread of a new Email: that of an Email sharing a Message-ID with it (its own,
     In-Reply-To or References) and the same normalised subject; else a new thread
-    (docs/mail.md)."""
+    (docs/mail.md). Its Message-IDs then name that thread: those new, and those whose
+    thread is gone (a key outlived its thread only if it was written before keys went with
+    their threads). Returns the thread and the keys written."""
     ids = [_key_id(m) for m in keys["messageIds"]]
     known = txn.get("_ThreadKey", ids) if ids else {}
-    thread_id = next(
-        (k["threadId"] for k in known.values() if k["subject"] == keys["subject"]), None
+    live = txn.get("Thread", list({k["threadId"] for k in known.values()})) if known else {}
+    thread_id = (
+        next(
+            (
+                k["threadId"]
+                for k in known.values()
+                if k["subject"] == keys["subject"] and k["threadId"] in live
+            ),
+            None,
+        )
+        or "T" + txn.new_id()
     )
-    if thread_id is None or not txn.get("Thread", [thread_id]):
-        thread_id = "T" + txn.new_id()
-    for key_id in ids:
-        if key_id not in known:
-            txn.put("_ThreadKey", key_id, {"threadId": thread_id, "subject": keys["subject"]})
-    return thread_id
+    written = [k for k in ids if k not in known or known[k]["threadId"] not in live]
+    for key_id in written:
+        txn.put("_ThreadKey", key_id, {"threadId": thread_id, "subject": keys["subject"]})
+    return thread_id, written
 
 
 def set_thread_members(
@@ -154,18 +190,25 @@ def set_thread_members(
     thread_id: str,
     add: tuple[str, str] | None = None,
     remove: str | None = None,
+    keys: Sequence[str] = (),
 ) -> None:
-    """Add an Email (id, receivedAt) or remove one; emailIds stay ordered by receivedAt (§3),
-    which the thread keeps beside them so no Email is read; no members, no thread."""
-    thread = txn.get("Thread", [thread_id]).get(thread_id, {"emailIds": [], "receivedAt": {}})
+    """Add an Email (id, receivedAt), with the threading keys that now name the thread, or
+    remove one; emailIds stay ordered by receivedAt (§3), which the thread keeps beside them
+    so no Email is read. No members, no thread: and its keys go with it, so the Message-IDs
+    and subjects of deleted mail are not kept, and new mail threads afresh."""
+    empty: dict[str, Any] = {"emailIds": [], "receivedAt": {}, "keys": []}
+    thread = txn.get("Thread", [thread_id]).get(thread_id, empty)
     received = {e: t for e, t in thread["receivedAt"].items() if e != remove}
+    thread_keys = [*thread.get("keys", []), *keys]
     if add is not None:
         received[add[0]] = add[1]
     if not received:
         txn.destroy("Thread", thread_id)
+        for key_id in thread_keys:
+            txn.destroy("_ThreadKey", key_id)
         return
     members = sorted(received, key=lambda e: (received[e], e))
-    txn.put("Thread", thread_id, {"emailIds": members, "receivedAt": received})
+    txn.put("Thread", thread_id, {"emailIds": members, "receivedAt": received, "keys": thread_keys})
 
 
 # -- what mailboxes hold -------------------------------------------------------------------------
@@ -221,10 +264,11 @@ def store_email(
     """Add a message to the account: parsed once, threaded, counted in its mailboxes."""
     message = parse_message(raw)
     txn.keep_blob(blob_id, len(raw))
-    summary = summarise(ctx, txn, message)
+    summary = summarise(message)
+    thread_id, thread_keys = assign_thread(txn, summary["threadingKeys"])
     record: dict[str, Any] = {
         "blobId": blob_id,
-        "threadId": assign_thread(txn, summary["threadingKeys"]),
+        "threadId": thread_id,
         "mailboxIds": mailbox_ids,
         "keywords": keywords,
         "size": len(raw),
@@ -234,7 +278,7 @@ def store_email(
     email_id = txn.new_id()
     txn.put("Email", email_id, record)
     index_email(txn, email_id, record, message)
-    set_thread_members(txn, record["threadId"], add=(email_id, record["receivedAt"]))
+    set_thread_members(txn, thread_id, add=(email_id, record["receivedAt"]), keys=thread_keys)
     bump_mailboxes(txn, mailbox_ids)
     return email_id, record
 

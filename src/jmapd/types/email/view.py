@@ -149,8 +149,14 @@ class View:
         return out
 
     def part(self, part: dict[str, Any], part_blob: Callable[[str], str]) -> dict[str, Any]:
+        """A body part with the bodyProperties asked for; a multipart always with its
+        subParts, asked for or not (without them, every multipart message would look like
+        one empty part to a client that takes the default bodyProperties)."""
+        properties = self.body_properties
+        if part["subParts"] is not None and "subParts" not in properties:
+            properties = [*properties, "subParts"]
         out: dict[str, Any] = {}
-        for prop in self.body_properties:
+        for prop in properties:
             if prop == "blobId":
                 out[prop] = part_blob(part["partId"]) if part["partId"] is not None else None
             elif prop == "subParts":
