@@ -31,6 +31,8 @@ LIMITS = {
     "JMAPD_MAX_CALLS_IN_REQUEST": "16",
     "JMAPD_MAX_OBJECTS_IN_GET": "50",
     "JMAPD_MAX_OBJECTS_IN_SET": "50",
+    # An open event source learns within a second that its credential was revoked.
+    "JMAPD_CREDENTIAL_CHECK_INTERVAL": "1",
 }
 
 

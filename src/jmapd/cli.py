@@ -83,7 +83,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 
+    from .http.session import trusted_networks
+
     config = load_config(args)
+    trusted_networks(config.trusted_proxies)  # a bad one stops the start, not each worker
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(config)
     host, _, port = str(config.listen).rpartition(":")

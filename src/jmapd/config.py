@@ -61,6 +61,14 @@ SCHEMA: tuple[Option, ...] = (
         "Public base URL (e.g. https://mail.example.com) for the URLs in the session object; "
         "empty means the request's scheme and Host.",
     ),
+    Option(
+        "trusted_proxies",
+        list,
+        [],
+        "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-Host are believed when public_url is empty; from anyone else they are "
+        "ignored.",
+    ),
     Option("max_size_upload", int, 50_000_000, "Session limit maxSizeUpload, in octets."),
     Option("max_concurrent_upload", int, 4, "Session limit maxConcurrentUpload, per user."),
     Option("max_size_request", int, 10_000_000, "Session limit maxSizeRequest, in octets."),
@@ -80,6 +88,13 @@ SCHEMA: tuple[Option, ...] = (
         "Seconds between runs that expire unused uploads and old tombstones.",
     ),
     Option("auth_cache_ttl", int, 300, "Seconds a verified credential is remembered in memory."),
+    Option(
+        "credential_check_interval",
+        int,
+        10,
+        "Seconds between checks that an open EventSource stream's credential is still valid "
+        "(not revoked, password unchanged); the stream ends when it is not.",
+    ),
     Option("log_level", str, "info", "Logging level: debug, info, warning or error.", True),
     Option(
         "extra_modules",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -32,9 +33,10 @@ from ..store.blobs import FileBlobStore
 from ..types import load as load_types
 from .auth import Authenticator
 from .blobs import download, upload
-from .session import session_object, session_state
+from .session import base_url, session_object, session_state, trusted_networks
 
 log = logging.getLogger("jmapd.http")
+DECIMAL = re.compile(r"[0-9]{1,30}")  # ASCII digits only: str.isdigit() takes "²"
 
 
 class JSONResponse(Response):
@@ -65,6 +67,7 @@ class Server:
             Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"
         )
         self.auth = Authenticator(self.store, config.auth_cache_ttl)
+        self.trusted_proxies = trusted_networks(config.trusted_proxies)
         self.bus = Bus()
         self._active: dict[tuple[str, str], int] = defaultdict(int)
 
@@ -103,8 +106,8 @@ class Server:
 
 async def read_body(request: Request, limit: int, name: str, status: int) -> bytes:
     too_large = RequestError("limit", status, f"the body is larger than {limit} octets", limit=name)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length", "")
+    if DECIMAL.fullmatch(declared) and int(declared) > limit:
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -119,7 +122,9 @@ def routes(server: Server) -> list[Route]:
     config = server.config
 
     async def well_known(request: Request) -> Response:
-        return RedirectResponse(str(request.url_for("session")), status_code=307)
+        # §2.2; to the public URL when one is configured (behind a TLS proxy the request's
+        # own scheme would downgrade the client to http).
+        return RedirectResponse(base_url(server, request) + "/jmap/session", status_code=307)
 
     async def session(request: Request) -> Response:
         user = await server.authenticate(request)
@@ -163,8 +168,22 @@ def routes(server: Server) -> list[Route]:
     async def eventsource(request: Request) -> Response:
         user = await server.authenticate(request)
         wanted, close_after, ping = parse_params(request.query_params)
+
+        def still_valid() -> bool:
+            try:
+                server.auth.check(user)
+            except RequestError:
+                return False
+            except Exception:  # the store is unreachable: keep the stream, ask again later
+                log.exception("checking an event source's credential failed")
+            return True
+
+        events = stream(
+            server.bus, list(user.access), server.store.states, wanted, close_after, ping,
+            still_valid, config.credential_check_interval,
+        )  # fmt: skip
         return StreamingResponse(
-            stream(server.bus, list(user.access), server.store.states, wanted, close_after, ping),
+            events,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -3,23 +3,62 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
+from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
 
+from ..config import ConfigError
+from ..protocol.errors import RequestError
 from ..protocol.registry import CORE, User
 
 if TYPE_CHECKING:
     from .app import Server
 
 
+# What a Host (or X-Forwarded-Host) may be: a name or address and a port, nothing to inject.
+HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def trusted_networks(values: list[str]) -> list[IPv4Network | IPv6Network]:
+    """The `trusted_proxies` option: addresses or networks (CIDR)."""
+    try:
+        return [ipaddress.ip_network(v, strict=False) for v in values]
+    except ValueError as e:
+        raise ConfigError(f"trusted_proxies: {e}") from None
+
+
+def _forwarded(request: Request, name: str) -> str | None:
+    value = request.headers.get(name)
+    return value.split(",")[0].strip() if value else None
+
+
 def base_url(server: Server, request: Request) -> str:
     """The configured public URL, else the request's own scheme and Host (absolute URLs: many
-    clients fail on path-only ones)."""
+    clients fail on path-only ones) — or, from a trusted proxy, the X-Forwarded-Proto and
+    X-Forwarded-Host it sends. Nobody else can move the URLs a client is sent to."""
     if server.config.public_url:
         return str(server.config.public_url).rstrip("/")
-    return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    scheme, host = request.url.scheme, request.headers.get("host", request.url.netloc)
+    peer = request.client.host if request.client else None
+    if peer and _is_trusted(server.trusted_proxies, peer):
+        proto = _forwarded(request, "x-forwarded-proto")
+        scheme = proto.lower() if proto and proto.lower() in ("http", "https") else scheme
+        host = _forwarded(request, "x-forwarded-host") or host
+    if not HOST.fullmatch(host):
+        raise RequestError("about:blank", 400, "the Host header is not a host name")
+    return f"{scheme}://{host}"
+
+
+def _is_trusted(networks: list[IPv4Network | IPv6Network], peer: str) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def _content(server: Server, user: User) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-UTC_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+# Matched with fullmatch: "$" would let a trailing newline through, "\d" non-ASCII digits.
+ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+UTC_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z")
 MAX_SAFE = 2**53 - 1
 
 Resolver = Callable[[str], str | None]
@@ -42,7 +43,7 @@ def _is_int(v: Any) -> bool:
 
 def _is_date(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     def test(v: Any) -> bool:
-        if not isinstance(v, str) or not pattern.match(v):
+        if not isinstance(v, str) or not pattern.fullmatch(v):
             return False
         try:
             datetime.fromisoformat(v.replace("Z", "+00:00"))
@@ -73,7 +74,7 @@ class IdKind(Kind):
             if real is None:
                 raise ValueError(f"refers to unknown creation id {value!r}")
             return real
-        if not isinstance(value, str) or not ID.match(value):
+        if not isinstance(value, str) or not ID.fullmatch(value):
             raise ValueError("must be an Id (1-255 of A-Z a-z 0-9 _ -)")
         return value
 

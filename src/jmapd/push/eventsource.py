@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 from ..protocol.errors import RequestError
 from .bus import Bus, States
 
+DECIMAL = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() takes "²"
 MIN_PING = 1  # seconds; the RFC lets a server clamp ping to a minimum of at most 30
 
 
@@ -20,7 +22,7 @@ def parse_params(params: Any) -> tuple[set[str] | None, bool, int]:
     wanted = None if types == "*" else {t for t in types.split(",") if t}
     closeafter = params.get("closeafter", "no")
     ping = params.get("ping", "0")
-    if closeafter not in ("state", "no") or not ping.isdigit():
+    if closeafter not in ("state", "no") or not DECIMAL.fullmatch(ping):
         raise RequestError(
             "about:blank", 400, "closeafter must be state or no; ping a number of seconds"
         )
@@ -47,9 +49,12 @@ async def stream(
     wanted: set[str] | None,
     close_after: bool,
     ping: int,
+    still_valid: Callable[[], bool] = lambda: True,
+    check_every: float = 10,
 ) -> AsyncIterator[bytes]:
     """The events for the user's accounts, until the client leaves (or the first state event
-    with closeafter=state)."""
+    with closeafter=state), or until its credential is no longer valid (revoked, password
+    changed, account removed), which `still_valid` is asked every `check_every` seconds."""
     loop = asyncio.get_running_loop()
     queue = bus.subscribe(account_ids)
     try:
@@ -58,13 +63,19 @@ async def stream(
         yield b": jmapd event source\n\n"
         # A ping is due `ping` seconds after the last event sent, not the last change seen.
         due = loop.time() + ping
+        check = loop.time() + check_every
         while True:
             try:
-                timeout = max(due - loop.time(), 0) if ping else None
-                changes = await asyncio.wait_for(queue.get(), timeout)
+                wake = min(due, check) if ping else check
+                changes = await asyncio.wait_for(queue.get(), max(wake - loop.time(), 0))
             except TimeoutError:
-                yield b"event: ping\ndata: " + orjson.dumps({"interval": ping}) + b"\n\n"
-                due = loop.time() + ping
+                if loop.time() >= check:
+                    if not await anyio.to_thread.run_sync(still_valid):
+                        return
+                    check = loop.time() + check_every
+                if ping and loop.time() >= due:
+                    yield b"event: ping\ndata: " + orjson.dumps({"interval": ping}) + b"\n\n"
+                    due = loop.time() + ping
                 continue
             event = state_event(changes, wanted)
             if event is not None:

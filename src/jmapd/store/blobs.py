@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BLOB_ID = re.compile(r"^B[0-9a-f]{64}$")
+BLOB_ID = re.compile(r"B[0-9a-f]{64}")
 
 
 def blob_id_for(data: bytes) -> str:
@@ -51,7 +51,7 @@ class FileBlobStore:
         return blob_id
 
     def path(self, blob_id: str) -> str | None:
-        if not BLOB_ID.match(blob_id):
+        if not BLOB_ID.fullmatch(blob_id):
             return None
         path = self._path(blob_id)
         return str(path) if path.exists() else None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import MethodError, invalid_arguments
 from ..values import Kind
 
 MISSING: Any = object()
+DECIMAL = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() takes "²"
 
 ArgSpec = dict[str, tuple[Kind, Any]]  # name → (kind, default); default MISSING = required
 
@@ -31,8 +33,12 @@ def parse_args(args: dict[str, Any], spec: ArgSpec, resolve: Any = None) -> dict
 
 
 def parse_state(value: str) -> int:
-    """State strings are modseqs in decimal; anything else cannot be calculated from."""
-    if not value.isdigit() or len(value) > 18:
+    """State strings are modseqs in decimal: one with characters no state has (beyond
+    printable ASCII, like "²") is invalidArguments; any other this server never gave cannot
+    be calculated from."""
+    if not (value.isascii() and value.isprintable()):
+        raise invalid_arguments(f"{value!r} is not a state string")
+    if not DECIMAL.fullmatch(value):
         raise MethodError("cannotCalculateChanges", f"unknown state {value!r}")
     return int(value)
 
