@@ -21,6 +21,7 @@ def swept(tmp_path: Path) -> Iterator[tuple[Server, Client, str]]:
         "JMAPD_UPLOAD_TTL": "1",
         "JMAPD_TOMBSTONE_TTL": "1",
         "JMAPD_HOUSEKEEPING_INTERVAL": "1",
+        "JMAPD_BLOB_GRACE": "1",
     }
     server = start_server(tmp_path, env=env)
     try:

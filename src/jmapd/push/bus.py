@@ -66,14 +66,20 @@ class Bus:
                     queue.put_nowait(message)
 
 
+async def catch_up(bus: Bus, states: Callable[[list[str]], States]) -> None:
+    """Publish whatever changed in the watched accounts that the bus has not announced (the
+    store's states are the truth; the bus sends only what is newer)."""
+    accounts = bus.watched()
+    if not accounts:
+        return
+    try:
+        bus.publish(await anyio.to_thread.run_sync(states, accounts))
+    except Exception:
+        log.exception("reading the states to catch up on changes failed")
+
+
 async def poll(bus: Bus, states: Callable[[list[str]], States], every: float = 1.0) -> None:
     """Forever: while anyone listens, publish the changes other processes committed."""
     while True:
         await asyncio.sleep(every)
-        accounts = bus.watched()
-        if not accounts:
-            continue
-        try:
-            bus.publish(await anyio.to_thread.run_sync(states, accounts))
-        except Exception:
-            log.exception("polling for state changes failed")
+        await catch_up(bus, states)

@@ -16,9 +16,11 @@ def open_store(config: Config) -> SQLStore:
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(
+            url, wait=float(config.database_wait), lock_timeout=float(config.lock_timeout)
+        )
     if url:
         raise ValueError(f"unsupported database URL {url!r}")
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(config.data_dir / "jmapd.sqlite3")
+    return SQLiteStore(config.data_dir / "jmapd.sqlite3", busy_timeout=float(config.lock_timeout))

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from .mailindex import MessageEntry, MessageQuery, MessageResults
 
 
+class Busy(Exception):
+    """The database stayed locked by other writers longer than the configured wait: the
+    caller may try again later (a method answers serverUnavailable, HTTP 503)."""
+
+
 @dataclass(frozen=True)
 class Change:
     """One record's last change: its modseq, the modseq it was created at, the modseq its
@@ -72,8 +77,11 @@ class Transaction(Protocol):
     def get(self, type: str, ids: list[str] | None) -> dict[str, dict[str, Any]]:
         """Live records by id (all of the type when ids is None); unknown ids are absent."""
 
-    def changes(self, type: str, since: int, limit: int | None = None) -> list[Change]:
-        """Records of the type changed after `since`, oldest change first, at most `limit`."""
+    def changes(
+        self, type: str, since: int, limit: int | None = None, after: str | None = None
+    ) -> list[Change]:
+        """Records of the type changed after `since` (or, with `after`, at `since` with a
+        greater id), in (modseq, id) order, at most `limit`."""
 
     def put(self, type: str, id: str, data: dict[str, Any]) -> None:
         """Create or replace a record, stamping it with this transaction's modseq."""
@@ -97,7 +105,13 @@ class Transaction(Protocol):
         """Reference a stored blob from this account as the user's upload, until `expires`."""
 
     def keep_blob(self, blob_id: str, size: int) -> None:
-        """Reference a stored blob from this account for good (a record uses it)."""
+        """A record of this account uses a stored blob: one more reference (and the upload it
+        came from, if any, is used up)."""
+
+    def release_blob(self, blob_id: str) -> None:
+        """A record no longer uses the blob: one reference less. With none left the account
+        can no longer read it, and if no account references it, it is queued for its file
+        to be removed by housekeeping."""
 
     @property
     def changed(self) -> dict[str, int]:
@@ -136,7 +150,7 @@ class Directory(Protocol):
     def account_by_name(self, name: str) -> Account | None: ...
     def account_by_id(self, account_id: str) -> Account | None: ...
     def list_accounts(self) -> list[Account]: ...
-    def remove_account(self, account_id: str) -> None: ...
+    def remove_account(self, account_id: str) -> list[str]: ...
     def set_password(self, account_id: str, password_hash: str) -> None: ...
     def grant(self, account_id: str, user_id: str, read_only: bool) -> None: ...
     def access(self, user_id: str) -> list[Access]:
@@ -162,8 +176,17 @@ class Store(Directory, Protocol):
         """The current state of every type in each account (for push across processes)."""
         ...
 
-    def expire_blobs(self, now: float) -> list[str]:
-        """Drop expired blob references; return the blob ids no account references any more."""
+    def expire_blobs(self, now: float) -> None:
+        """Drop expired uploads, queueing blobs no account references any more."""
+        ...
+
+    def orphaned_blobs(self, limit: int = 1000) -> list[str]:
+        """Blobs queued for their files to be removed (they were unreferenced then)."""
+        ...
+
+    def forget_orphans(self, blob_ids: list[str]) -> None: ...
+    def referenced_blobs(self, blob_ids: list[str]) -> set[str]:
+        """Those of the blobs some account references (a record, or an upload)."""
         ...
 
     def close(self) -> None: ...
@@ -175,4 +198,3 @@ class BlobStore(Protocol):
     def put(self, data: bytes) -> str: ...
     def read(self, blob_id: str) -> bytes | None: ...
     def path(self, blob_id: str) -> str | None: ...
-    def remove_unused(self, blob_id: str, min_age: float) -> None: ...

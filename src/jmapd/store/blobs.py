@@ -1,13 +1,25 @@
-"""Blob bytes on the filesystem, content-addressed: data/blobs/ab/cd/<sha256>."""
+"""Blob bytes on the filesystem, content-addressed: data/blobs/ab/cd/<sha256>; and the
+housekeeping that removes the files no account references any more.
+
+A file is removed only when no row references its blob, and never while young: an upload of
+the same bytes (which refreshes the file's mtime, or writes it anew) may be about to reference
+it. It is renamed aside first and checked then, so an upload racing the removal either finds
+the file gone and writes it again, or made it young in time to keep it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger("jmapd.blobs")
 
 BLOB_ID = re.compile(r"B[0-9a-f]{64}")
 
@@ -29,9 +41,11 @@ class FileBlobStore:
         """Store bytes durably (fsync before rename) and return their blob id."""
         blob_id = blob_id_for(data)
         path = self._path(blob_id)
-        if path.exists():
+        try:
             os.utime(path)  # a fresh mtime keeps a concurrent sweep from removing it
             return blob_id
+        except FileNotFoundError:
+            pass  # not there, or being removed: written anew
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -60,8 +74,113 @@ class FileBlobStore:
         path = self.path(blob_id)
         return Path(path).read_bytes() if path else None
 
-    def remove_unused(self, blob_id: str, min_age: float) -> None:
-        """Remove a blob no account references, unless it was written in the last min_age s."""
-        path = self.path(blob_id)
-        if path and os.stat(path).st_mtime < time.time() - min_age:
-            Path(path).unlink(missing_ok=True)
+    def remove_unused(self, blob_id: str, referenced: Callable[[], bool], min_age: float) -> str:
+        """Remove a blob's file unless it is referenced or was written (or written again) in
+        the last min_age seconds: "removed", "referenced", "young" or "missing"."""
+        if not BLOB_ID.fullmatch(blob_id):
+            return "missing"
+        path = self._path(blob_id)
+        aside = path.with_name(path.name + ".removing")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return "missing"
+        try:
+            if aside.stat().st_mtime > time.time() - min_age:
+                outcome = "young"
+            elif referenced():
+                outcome = "referenced"
+            else:
+                aside.unlink()
+                return "removed"
+        except BaseException:
+            self._restore(aside, path)
+            raise
+        self._restore(aside, path)
+        return outcome
+
+    @staticmethod
+    def _restore(aside: Path, path: Path) -> None:
+        if path.exists():  # written anew meanwhile: the same bytes
+            aside.unlink(missing_ok=True)
+        else:
+            os.rename(aside, path)
+
+    def blob_ids(self, stale_before: float) -> Iterator[tuple[str, float]]:
+        """Every stored blob id with its file's mtime (for a sweep of the directory). What a
+        killed process left older than `stale_before` is tidied on the way: a half-written
+        temporary file is removed, a file set aside for removal is put back (to be judged
+        again)."""
+        for first in sorted(self.root.iterdir()):
+            for second in sorted(first.iterdir()) if first.is_dir() else ():
+                for path in list(second.iterdir()) if second.is_dir() else ():
+                    try:
+                        mtime = path.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if path.name.startswith(".tmp-") and mtime < stale_before:
+                        path.unlink(missing_ok=True)
+                    elif path.name.endswith(".removing") and mtime < stale_before:
+                        self._restore(path, path.with_name(path.name.removesuffix(".removing")))
+                    elif BLOB_ID.fullmatch("B" + path.name):
+                        yield "B" + path.name, mtime
+
+
+class References(Protocol):
+    """What housekeeping asks the store (store/sql.py)."""
+
+    def orphaned_blobs(self, limit: int = 1000) -> list[str]: ...
+    def forget_orphans(self, blob_ids: list[str]) -> None: ...
+    def referenced_blobs(self, blob_ids: list[str]) -> set[str]: ...
+
+
+def _asker(store: References, blob_id: str) -> Callable[[], bool]:
+    return lambda: bool(store.referenced_blobs([blob_id]))
+
+
+def collect_orphans(
+    store: References, blobs: FileBlobStore, min_age: float, only: list[str] | None = None
+) -> int:
+    """Remove the files of the blobs queued as orphans (store.release_blob, expired uploads,
+    removed accounts), or of those `only` among them; those still young stay queued.
+    Returns how many were removed."""
+    removed = 0
+    for blob_id in store.orphaned_blobs() if only is None else only:
+        outcome = blobs.remove_unused(blob_id, _asker(store, blob_id), min_age)
+        removed += outcome == "removed"
+        if outcome != "young":
+            store.forget_orphans([blob_id])
+    return removed
+
+
+def sweep(store: References, blobs: FileBlobStore, min_age: float, remove: bool = True) -> int:
+    """Remove every blob file older than min_age that no row references: what a failed or
+    killed transaction wrote and never referenced. Reads the whole directory. Without
+    `remove`, only counts them."""
+    removed = 0
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal removed
+        used = store.referenced_blobs(batch)
+        for blob_id in batch:
+            if blob_id in used:
+                continue
+            if not remove:
+                removed += 1
+                continue
+            outcome = blobs.remove_unused(blob_id, _asker(store, blob_id), min_age)
+            removed += outcome == "removed"
+        batch.clear()
+
+    cutoff = time.time() - min_age
+    for blob_id, mtime in blobs.blob_ids(stale_before=cutoff if remove else 0):
+        if mtime < cutoff:
+            batch.append(blob_id)
+            if len(batch) >= 500:
+                flush()
+    if batch:
+        flush()
+    if removed and remove:
+        log.info("removed %d blob files no account references", removed)
+    return removed

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.errors import DeadlockDetected, LockNotAvailable, SerializationFailure
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from .base import Busy
 from .sql import Cursor, SQLStore
 
 CHANNEL = "jmapd_state"
@@ -38,21 +42,65 @@ class _Adapter:
         return self.conn.execute(sql.replace("?", "%s"), params)
 
 
+class Unreachable(Exception):
+    """The database could not be reached within the configured wait."""
+
+
+def where(url: str) -> str:
+    """host:port/dbname of a URL, without the password (for messages)."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the configured database"
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+def wait_for(url: str, seconds: float) -> None:
+    """Connect once, retrying for at most `seconds`; then Unreachable, naming the reason."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=max(2, min(10, int(seconds)))).close()
+            return
+        except psycopg.Error as e:
+            if time.monotonic() >= deadline:
+                reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+                raise Unreachable(
+                    f"cannot reach PostgreSQL at {where(url)} after {seconds:g} s: {reason}"
+                ) from None
+            time.sleep(0.5)
+
+
 class PostgresStore(SQLStore):
     dialect = "postgresql"
 
-    def __init__(self, url: str, max_connections: int = 20) -> None:
+    def __init__(
+        self, url: str, max_connections: int = 20, wait: float = 30, lock_timeout: float = 30
+    ) -> None:
         self.url = url
-        self.pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=True)
+        wait_for(url, wait)
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            # A writer waits this long for an account's row lock, then Busy (not forever).
+            conn.execute(f"SET lock_timeout = '{int(lock_timeout * 1000)}ms'")
+            conn.commit()
+
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=max_connections, open=True, configure=configure,
+            timeout=lock_timeout,
+        )  # fmt: skip
         self.migrate()
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[_Adapter]:
-        with self.pool.connection() as conn, conn.transaction():
-            if not write:
-                # One snapshot for the whole read: a state and the changes beside it agree.
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield _Adapter(conn)
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if not write:
+                    # One snapshot for the whole read: a state and the changes beside it agree.
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield _Adapter(conn)
+        except (LockNotAvailable, DeadlockDetected, SerializationFailure, PoolTimeout) as e:
+            raise Busy(str(e).strip()) from e
 
     def _lock_account(self, db: Any, account_id: str) -> None:
         db.execute("SELECT 1 FROM accounts WHERE account_id = ? FOR UPDATE", (account_id,))
@@ -63,17 +111,28 @@ class PostgresStore(SQLStore):
     def _committing(self, db: Any, changed: dict[str, dict[str, int]]) -> None:
         db.execute("SELECT pg_notify(?, ?)", (CHANNEL, orjson.dumps(changed).decode()))
 
-    def listen(self, deliver: Callable[[dict[str, dict[str, int]]], None]) -> threading.Thread:
-        """Deliver every node's committed state changes, from a thread of its own."""
+    def listen(
+        self,
+        deliver: Callable[[dict[str, dict[str, int]]], None],
+        connected: Callable[[], None] = lambda: None,
+    ) -> threading.Thread:
+        """Deliver every node's committed state changes, from a thread of its own that
+        nothing stops: a lost connection is made again, and `connected` is called each time
+        the LISTEN is in place (what was committed meanwhile was not notified here: the
+        caller catches up by reading the states)."""
 
         def run() -> None:
             while True:
                 try:
                     with psycopg.connect(self.url, autocommit=True) as conn:
                         conn.execute(f"LISTEN {CHANNEL}")
+                        connected()
                         for note in conn.notifies():
-                            deliver(orjson.loads(note.payload))
-                except psycopg.Error:
+                            try:
+                                deliver(orjson.loads(note.payload))
+                            except Exception:
+                                log.exception("a state change notification was not delivered")
+                except Exception:
                     log.exception("lost the LISTEN connection; reconnecting")
                     threading.Event().wait(1)
 

@@ -61,6 +61,24 @@ def marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
 
 
+def queue_orphans(db: Connection, blob_ids: list[str]) -> None:
+    """Queue for housekeeping the blobs no account references any more (the queue only
+    names candidates: their files are removed only when still unreferenced then)."""
+    for start in range(0, len(blob_ids), 500):
+        chunk = blob_ids[start : start + 500]
+        used = {
+            row[0]
+            for row in db.execute(
+                f"SELECT DISTINCT blob_id FROM blobs WHERE blob_id IN ({marks(chunk)})", chunk
+            ).fetchall()
+        }
+        for blob_id in set(chunk) - used:
+            db.execute(
+                "INSERT INTO blob_orphans (blob_id, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (blob_id, time.time()),
+            )
+
+
 class SQLTransaction(MessageIndex):
     def __init__(self, db: Connection, account_id: str, dialect: str) -> None:
         self.db = db
@@ -133,11 +151,19 @@ class SQLTransaction(MessageIndex):
                 ).fetchall()
         return {row[0]: orjson.loads(row[1]) for row in rows}
 
-    def changes(self, type: str, since: int, limit: int | None = None) -> list[Change]:
+    def changes(
+        self, type: str, since: int, limit: int | None = None, after: str | None = None
+    ) -> list[Change]:
+        # Ids in code point order, as Python compares them (/changes pages by id).
+        by_id = 'id COLLATE "C"' if self.dialect == "postgresql" else "id"
+        where, params = "modseq > ?", [self.account_id, type, since]
+        if after is not None:
+            where = f"(modseq > ? OR (modseq = ? AND {by_id} > ?))"
+            params += [since, after]
         rows = self.db.execute(
             "SELECT id, modseq, created_modseq, props_modseq, destroyed FROM records "
-            "WHERE account_id = ? AND type = ? AND modseq > ? ORDER BY modseq, id LIMIT ?",
-            (self.account_id, type, since, NO_LIMIT if limit is None else limit),
+            f"WHERE account_id = ? AND type = ? AND {where} ORDER BY modseq, {by_id} LIMIT ?",
+            [*params, NO_LIMIT if limit is None else limit],
         ).fetchall()
         return [Change(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
@@ -188,10 +214,30 @@ class SQLTransaction(MessageIndex):
 
     def keep_blob(self, blob_id: str, size: int) -> None:
         self.db.execute(
-            "INSERT INTO blobs (account_id, blob_id, uploader, size, expires) "
-            "VALUES (?, ?, '', ?, NULL) ON CONFLICT DO NOTHING",
+            "INSERT INTO blobs (account_id, blob_id, uploader, size, expires, refs) "
+            "VALUES (?, ?, '', ?, NULL, 1) ON CONFLICT (account_id, blob_id, uploader) "
+            "DO UPDATE SET refs = blobs.refs + 1",
             (self.account_id, blob_id, size),
         )
+        # The upload is used: it does not outlive the record that took it.
+        self.db.execute(
+            "DELETE FROM blobs WHERE account_id = ? AND blob_id = ? AND uploader <> ''",
+            (self.account_id, blob_id),
+        )
+
+    def release_blob(self, blob_id: str) -> None:
+        row = self.db.execute(
+            "UPDATE blobs SET refs = refs - 1 WHERE account_id = ? AND blob_id = ? "
+            "AND uploader = '' RETURNING refs",
+            (self.account_id, blob_id),
+        ).fetchone()
+        if row is None or row[0] > 0:
+            return
+        self.db.execute(
+            "DELETE FROM blobs WHERE account_id = ? AND blob_id = ? AND uploader = ''",
+            (self.account_id, blob_id),
+        )
+        queue_orphans(self.db, [blob_id])
 
     def add_upload(self, blob_id: str, size: int, uploader: str, expires: float) -> None:
         self.db.execute(
@@ -213,6 +259,14 @@ class SQLStore:
 
     def close(self) -> None:
         """Release the backend's connections."""
+
+    def snapshot(self) -> AbstractContextManager[Connection]:
+        """A read transaction over every account at once (backups)."""
+        return self._transaction(False)
+
+    def whole(self) -> AbstractContextManager[Connection]:
+        """A write transaction over every account at once (restores)."""
+        return self._transaction(True)
 
     def _lock_account(self, db: Connection, account_id: str) -> None:
         """Serialise writers of one account before anything is read (ifInState)."""
@@ -288,8 +342,16 @@ class SQLStore:
             ).fetchall()
         return [Account(*row) for row in rows]
 
-    def remove_account(self, account_id: str) -> None:
+    def remove_account(self, account_id: str) -> list[str]:
+        """Every row of the account goes; its blobs no other account uses are queued for
+        removal (blob_orphans). Returns the account's blob ids."""
         with self._transaction(True) as db:
+            blob_ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT DISTINCT blob_id FROM blobs WHERE account_id = ?", (account_id,)
+                ).fetchall()
+            ]
             if self.dialect == "sqlite":
                 db.execute(
                     "DELETE FROM email_text WHERE rowid IN "
@@ -299,6 +361,8 @@ class SQLStore:
             for table in TABLES:
                 db.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
             db.execute("DELETE FROM access WHERE user_id = ?", (account_id,))
+            queue_orphans(db, blob_ids)
+        return blob_ids
 
     def set_password(self, account_id: str, password_hash: str) -> None:
         self._change(
@@ -344,6 +408,15 @@ class SQLStore:
         )
         return Token(row[0], row[1], bool(row[2])) if row else None
 
+    def list_tokens(self, account_id: str) -> list[tuple[str, bool, float]]:
+        """(name, read-only, created) of each of the account's tokens, by name."""
+        with self._transaction(False) as db:
+            rows = db.execute(
+                "SELECT name, read_only, created FROM tokens WHERE account_id = ? ORDER BY name",
+                (account_id,),
+            ).fetchall()
+        return [(r[0], bool(r[1]), float(r[2])) for r in rows]
+
     def revoke_token(self, account_id: str, name: str) -> bool:
         return (
             self._change("DELETE FROM tokens WHERE account_id = ? AND name = ?", (account_id, name))
@@ -366,18 +439,37 @@ class SQLStore:
 
     # -- housekeeping ---------------------------------------------------------------------------
 
-    def expire_blobs(self, now: float) -> list[str]:
+    def expire_blobs(self, now: float) -> None:
         with self._transaction(True) as db:
             expired = db.execute(
                 "DELETE FROM blobs WHERE expires IS NOT NULL AND expires <= ? RETURNING blob_id",
                 (now,),
             ).fetchall()
-            return [
-                blob_id
-                for blob_id in {r[0] for r in expired}
-                if db.execute("SELECT 1 FROM blobs WHERE blob_id = ?", (blob_id,)).fetchone()
-                is None
-            ]
+            queue_orphans(db, sorted({r[0] for r in expired}))
+
+    def orphaned_blobs(self, limit: int = 1000) -> list[str]:
+        with self._transaction(False) as db:
+            rows = db.execute(
+                "SELECT blob_id FROM blob_orphans ORDER BY since LIMIT ?", (limit,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def forget_orphans(self, blob_ids: list[str]) -> None:
+        with self._transaction(True) as db:
+            for start in range(0, len(blob_ids), 500):
+                chunk = blob_ids[start : start + 500]
+                db.execute(f"DELETE FROM blob_orphans WHERE blob_id IN ({marks(chunk)})", chunk)
+
+    def referenced_blobs(self, blob_ids: list[str]) -> set[str]:
+        out: set[str] = set()
+        with self._transaction(False) as db:
+            for start in range(0, len(blob_ids), 500):
+                chunk = blob_ids[start : start + 500]
+                rows = db.execute(
+                    f"SELECT DISTINCT blob_id FROM blobs WHERE blob_id IN ({marks(chunk)})", chunk
+                ).fetchall()
+                out.update(r[0] for r in rows)
+        return out
 
     def purge_tombstones(self, before: float) -> int:
         """Forget records destroyed before `before`, raising each type's floor past them."""

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ..errors import MethodError, invalid_arguments
-from ..values import Kind
+from ..values import ID, Kind
 
 MISSING: Any = object()
 DECIMAL = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() takes "²"
@@ -41,6 +41,17 @@ def parse_state(value: str) -> int:
     if not DECIMAL.fullmatch(value):
         raise MethodError("cannotCalculateChanges", f"unknown state {value!r}")
     return int(value)
+
+
+def parse_position(value: str) -> tuple[int, str | None]:
+    """A /changes state: "M", every change up to modseq M; or "M.id", given as an
+    intermediate state when one modseq changed more records than one response holds: every
+    change before M, and those of M up to that record id (in id order)."""
+    modseq, dot, after = value.partition(".")
+    since = parse_state(modseq)
+    if dot and not ID.fullmatch(after):
+        raise MethodError("cannotCalculateChanges", f"unknown state {value!r}")
+    return since, after if dot else None
 
 
 def request_too_large(count: int, limit: int, what: str) -> None:
