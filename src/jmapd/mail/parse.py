@@ -42,6 +42,7 @@ class Message:
 
     def __init__(self, raw: bytes) -> None:
         self.size = len(raw)
+        self._raw = raw
         self._root = parse_entities(raw)
         self._parts = {p.part_id: p for p in self._root.leaves() if p.part_id is not None}
 
@@ -81,6 +82,24 @@ class Message:
 
     def preview(self) -> str:
         return summary.preview(self._lists.text_body, self._text)
+
+    def spans(self) -> dict[str, list[int]]:
+        """Where each leaf part's body (transfer-encoded) lies in the message, as [offset,
+        length]: so a part can be read again from the octets without parsing the message. The
+        parser keeps a body's octets as they came, so each is found; one that is not (none
+        known) is left out, and its reader parses the message."""
+        out: dict[str, list[int]] = {}
+        cursor = 0
+        for part in self._root.leaves():
+            if part.part_id is None:
+                continue
+            at = self._raw.find(part.body, cursor)
+            if at < 0:
+                at = self._raw.find(part.body)
+            if at >= 0:
+                out[part.part_id] = [at, len(part.body)]
+                cursor = at + len(part.body)
+        return out
 
     def part_content(self, part_id: str) -> bytes:
         """A leaf part's octets, transfer encoding undone. KeyError for an unknown partId."""

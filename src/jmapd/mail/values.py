@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jmapd.mail import charsets
+from jmapd.mail import charsets, transfer
 
 EmailBodyValue = dict[str, Any]
 
@@ -24,6 +24,15 @@ def body_value(
         "isEncodingProblem": problem or charset_problem,
         "isTruncated": truncated,
     }
+
+
+def encoded_body_value(
+    body: bytes, encoding: str, charset: str | None, is_html: bool, max_bytes: int | None
+) -> EmailBodyValue:
+    """body_value of a part's octets as they are in the message, with the transfer encoding
+    (Content-Transfer-Encoding's value, lowercased) still to undo."""
+    octets, problem = transfer.decode(body, encoding)
+    return body_value(octets, charset, is_html, max_bytes, problem)
 
 
 def truncate(text: str, max_bytes: int, is_html: bool) -> tuple[str, bool]:

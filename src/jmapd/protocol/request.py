@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from ..store.base import Busy
 from .errors import MethodError, RequestError, invalid_arguments
 from .registry import CORE, Context, Method, Registry
 
@@ -89,8 +91,12 @@ def needs_store(request: Request, registry: Registry) -> bool:
     return False
 
 
-def run(ctx: Context, request: Request) -> dict[str, Any]:
-    """Process the calls in order (§3.3); an error in one call does not stop the next."""
+Observer = Callable[[str, list[tuple[str, dict[str, Any]]]], None]
+
+
+def run(ctx: Context, request: Request, observe: Observer | None = None) -> dict[str, Any]:
+    """Process the calls in order (§3.3); an error in one call does not stop the next.
+    `observe` is told each call's name and responses (metrics)."""
     responses: list[list[Any]] = []
     if request.created_ids:
         ctx.created_ids.update(request.created_ids)
@@ -99,9 +105,15 @@ def run(ctx: Context, request: Request) -> dict[str, Any]:
             results = call(ctx, name, resolve_references(args, responses))
         except MethodError as e:
             results = [("error", e.to_json())]
+        except Busy:
+            # §3.6.2: "Attempting the same operation later ... may succeed."
+            description = "the account is busy with other writes; try again shortly"
+            results = [("error", {"type": "serverUnavailable", "description": description})]
         except Exception:
             log.exception("method %s failed", name)
             results = [("error", {"type": "serverFail", "description": "internal error"})]
+        if observe is not None:
+            observe(name, results)
         responses.extend([rname, rargs, call_id] for rname, rargs in results)
     out: dict[str, Any] = {"methodResponses": responses}
     if request.created_ids is not None:

@@ -3,6 +3,7 @@ originals with an implicit Foo/set whose response follows."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ..errors import MethodError, SetError, invalid_arguments
@@ -10,7 +11,7 @@ from ..registry import Context, Response
 from ..values import BOOLEAN, ID_KIND, OBJECT, STRING, MapOf, Nullable
 from .args import MISSING, request_too_large
 from .datatype import DataType, method_args
-from .set import create_one, one_record, set_
+from .set import create_one, one_record, prepare, set_
 
 COPY_ARGS = {
     "fromAccountId": (ID_KIND, MISSING),
@@ -39,6 +40,10 @@ def copy_(ctx: Context, dt: DataType, args: dict[str, Any]) -> Response:
             raise MethodError("stateMismatch", f"the from-account state is {from_state}")
         wanted = [o.get("id") for o in a["create"].values() if isinstance(o.get("id"), str)]
         originals = txn.get(dt.name, wanted)
+    for id, record in originals.items():
+        record["id"] = id
+    prepared = {id: prepare(partial(dt.hooks.prepare_copy, ctx, record))
+                for id, record in originals.items()}  # fmt: skip
     created: dict[str, Any] = {}
     not_created: dict[str, Any] = {}
     copied: list[str] = []
@@ -53,7 +58,9 @@ def copy_(ctx: Context, dt: DataType, args: dict[str, Any]) -> Response:
                     raise SetError("notFound", f"no {dt.name} {given.get('id')!r} to copy")
                 overrides = {k: v for k, v in given.items() if k != "id"}
                 with one_record(txn):
-                    result = dt.hooks.copy_record(ctx, txn, original, overrides)
+                    result = dt.hooks.copy_record(
+                        ctx, txn, original, overrides, prepared[given["id"]]
+                    )
                     if result is None:
                         settable = {
                             k: v

@@ -51,14 +51,28 @@ class Hooks:
     def present(self, ctx: Context, txn: Transaction, records: dict[str, Record]) -> None:
         """Fill computed properties into records read for /get (in place)."""
 
-    def create_record(self, ctx: Context, txn: Transaction, given: dict[str, Any]) -> Record | None:
-        """Create from the client's object in the type's own way (Email composes a message);
-        return the created response's properties with "id", or None for the generic create."""
+    def prepare(self, ctx: Context, account_id: str, given: dict[str, Any]) -> Any:
+        """The slow work of a create, done before the write transaction (which then holds
+        its lock for the database writes alone): Email composes and parses its message.
+        Its result is given to create_record; a SetError raised here fails that create."""
+        return None
+
+    def create_record(
+        self, ctx: Context, txn: Transaction, given: dict[str, Any], prepared: Any = None
+    ) -> Record | None:
+        """Create from the client's object in the type's own way (Email stores the message
+        `prepare` composed); return the created response's properties with "id", or None
+        for the generic create."""
+        return None
+
+    def prepare_copy(self, ctx: Context, original: Record) -> Any:
+        """Like `prepare`, for a copy of a record from another account."""
         return None
 
     def copy_record(
-        self, ctx: Context, txn: Transaction, original: Record, overrides: dict[str, Any]
-    ) -> Record | None:
+        self, ctx: Context, txn: Transaction, original: Record, overrides: dict[str, Any],
+        prepared: Any = None,
+    ) -> Record | None:  # fmt: skip
         """Create a copy of a record from another account in the type's own way; return the
         created response's properties with "id", or None for the generic copy."""
         return None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from ...store.base import Busy
 from ..errors import MethodError, SetError, invalid_properties
 from ..registry import Context
 from ..values import ID_KIND, OBJECT, STRING, IdKind, Kind, ListOf, MapOf, Nullable
@@ -34,11 +36,15 @@ def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
     request_too_large(
         len(create) + len(update) + len(destroy), ctx.config.max_objects_in_set, "objects"
     )
+    prepared = {
+        cid: prepare(partial(dt.hooks.prepare, ctx, a["accountId"], given))
+        for cid, given in create.items()
+    }
     with ctx.write(a["accountId"]) as txn:
         old_state = txn.state(dt.name)
         if a["ifInState"] is not None and a["ifInState"] != str(old_state):
             raise MethodError("stateMismatch", f"the state is {old_state}, not {a['ifInState']}")
-        result = apply_set(ctx, dt, txn, create, update, destroy)
+        result = apply_set(ctx, dt, txn, create, update, destroy, prepared)
         new_state = txn.state(dt.name)
     return {
         "accountId": a["accountId"],
@@ -48,6 +54,20 @@ def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def prepare(work: Callable[[], Any]) -> Any:
+    """A create's slow work before the transaction (Hooks.prepare): its result, or the
+    SetError it failed with (a bug is logged and fails only that record)."""
+    try:
+        return work()
+    except SetError as e:
+        return e
+    except Busy:
+        raise
+    except Exception:
+        log.exception("preparing one record of a /set failed")
+        return SetError("serverFail", "internal error; nothing of this record was written")
+
+
 @contextmanager
 def one_record(txn: Transaction) -> Iterator[None]:
     """One record's create, update or destroy on its own: if it fails, what it wrote is
@@ -55,7 +75,7 @@ def one_record(txn: Transaction) -> Iterator[None]:
     try:
         with txn.savepoint():
             yield
-    except SetError:
+    except (SetError, Busy):
         raise
     except Exception:
         log.exception("one record of a /set failed")
@@ -69,9 +89,11 @@ def apply_set(
     create: dict[str, Any],
     update: dict[str, Any],
     destroy: list[str],
+    prepared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Creates (each after those it refers to), then updates, then destroys, each record on
     its own (§5.3)."""
+    prepared = prepared or {}
     out: dict[str, Any] = {
         "created": {},
         "updated": {},
@@ -88,7 +110,9 @@ def apply_set(
     for creation_id in order:
         try:
             with one_record(txn):
-                out["created"][creation_id] = create_one(ctx, dt, txn, create[creation_id])
+                out["created"][creation_id] = create_one(
+                    ctx, dt, txn, create[creation_id], prepared.get(creation_id)
+                )
         except SetError as e:
             out["notCreated"][creation_id] = e.to_json()
         else:
@@ -210,8 +234,10 @@ def check_properties(
         raise invalid_properties(description, *problems)
 
 
-def create_one(ctx: Context, dt: DataType, txn: Transaction, given: dict[str, Any]) -> Record:
-    own = dt.hooks.create_record(ctx, txn, given)
+def create_one(
+    ctx: Context, dt: DataType, txn: Transaction, given: dict[str, Any], prepared: Any = None
+) -> Record:
+    own = dt.hooks.create_record(ctx, txn, given, prepared)
     if own is not None:
         return own
     problems: dict[str, str] = {}

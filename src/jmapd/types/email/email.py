@@ -30,13 +30,14 @@ from ...protocol.values import (
     Resolver,
 )
 from ...store.base import Transaction
-from ..mailbox import MAIL
+from ..mailbox import MAIL, MAX_ATTACHMENTS, MAX_MAILBOXES_PER_EMAIL
 from . import index
 from .get import same_property, shown_properties
-from .store import bump_mailboxes, set_thread_members, store_email
+from .store import Parsed, bump_mailboxes, parse, release_email, store_email
 from .view import CONVENIENCE
 
 KEYWORD_FORBIDDEN = set('(){]%*"\\')
+MAX_KEYWORDS = 1000
 
 
 class Keyword(Kind):
@@ -80,23 +81,46 @@ def check_mailboxes(txn: Transaction, mailbox_ids: dict[str, Any]) -> None:
         raise invalid_properties(problem, "mailboxIds")
 
 
+def check_limits(email: dict[str, Any]) -> None:
+    """RFC 8621 §4.6: tooManyMailboxes past maxMailboxesPerEmail, tooManyKeywords past
+    MAX_KEYWORDS (every input is bounded)."""
+    if len(email.get("mailboxIds") or ()) > MAX_MAILBOXES_PER_EMAIL:
+        raise SetError(
+            "tooManyMailboxes",
+            f"an Email may be in at most {MAX_MAILBOXES_PER_EMAIL} mailboxes",
+            ["mailboxIds"],
+        )
+    if len(email.get("keywords") or ()) > MAX_KEYWORDS:
+        raise SetError(
+            "tooManyKeywords", f"an Email may have at most {MAX_KEYWORDS} keywords", ["keywords"]
+        )
+
+
 class EmailHooks(Hooks):
+    def prepare(self, ctx: Context, account_id: str, given: dict[str, Any]) -> Any:
+        return prepare_create(ctx, account_id, given)
+
     def create_record(
-        self, ctx: Context, txn: Transaction, given: dict[str, Any]
+        self, ctx: Context, txn: Transaction, given: dict[str, Any], prepared: Any = None
     ) -> dict[str, Any] | None:
-        """§4.6: compose a message from the Email object and store it like an import."""
-        return create_email(ctx, txn, given)
+        """§4.6: store the message composed from the Email object, like an import."""
+        return create_email(ctx, txn, given, prepared)
+
+    def prepare_copy(self, ctx: Context, original: dict[str, Any]) -> Any:
+        return prepare_copy(ctx, original)
 
     def copy_record(
-        self, ctx: Context, txn: Transaction, original: dict[str, Any], overrides: dict[str, Any]
-    ) -> dict[str, Any] | None:
+        self, ctx: Context, txn: Transaction, original: dict[str, Any], overrides: dict[str, Any],
+        prepared: Any = None,
+    ) -> dict[str, Any] | None:  # fmt: skip
         """§4.7: the same message in another account, with mailboxIds (required), keywords
         and receivedAt from the create object or else the original."""
-        return copy_email(ctx, txn, original, overrides)
+        return copy_email(ctx, txn, original, overrides, prepared)
 
     def update(
         self, ctx: Context, txn: Transaction, old: dict[str, Any], new: dict[str, Any]
     ) -> None:
+        check_limits(new)
         check_mailboxes(txn, new["mailboxIds"])
         if old["mailboxIds"] != new["mailboxIds"] or old["keywords"] != new["keywords"]:
             bump_mailboxes(txn, old["mailboxIds"], new["mailboxIds"])
@@ -113,8 +137,7 @@ class EmailHooks(Hooks):
         return same_property(name, given, current)
 
     def destroy(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
-        set_thread_members(txn, record["threadId"], remove=record["id"])
-        txn.unindex_message(record["id"])
+        release_email(txn, record["id"], record)
         bump_mailboxes(txn, record["mailboxIds"])
 
     def query(self, ctx: Context, txn: Transaction, filter: Any, sort: Any) -> Results:
@@ -241,6 +264,7 @@ def checked_metadata(
             checked[name] = kinds[name].check(value, ctx.resolve_creation_id)
         except ValueError:
             bad.append(name)
+    check_limits(checked)
     if "mailboxIds" in checked and mailboxes_problem(txn, checked["mailboxIds"]):
         bad.append("mailboxIds")
     if bad:
@@ -249,42 +273,95 @@ def checked_metadata(
 
 
 def add_email(
-    ctx: Context, txn: Transaction, blob_id: str, raw: bytes, metadata: dict[str, Any]
+    txn: Transaction, prepared: Parsed | SetError | None, metadata: dict[str, Any]
 ) -> dict[str, Any]:
-    """Store the message; the created response of import, create and copy (§4.6-4.8)."""
+    """Store a message parsed before the transaction; the created response of import, create
+    and copy (§4.6-4.8)."""
+    if isinstance(prepared, SetError):
+        raise prepared
+    assert prepared is not None
     email_id, record = store_email(
-        ctx, txn, blob_id, raw, metadata["mailboxIds"], metadata.get("keywords", {}),
+        txn, prepared, metadata["mailboxIds"], metadata.get("keywords", {}),
         metadata.get("receivedAt"),
     )  # fmt: skip
     return {"id": email_id, **{k: record[k] for k in ("blobId", "threadId", "size")}}
 
 
-def create_email(ctx: Context, txn: Transaction, given: dict[str, Any]) -> dict[str, Any]:
+def _attached(part: Any) -> list[str]:
+    """The blobIds of a part given to Email/set create and of its subparts, each as often as
+    it is used."""
+    if not isinstance(part, dict):
+        return []
+    found = [part["blobId"]] if isinstance(part.get("blobId"), str) else []
+    for sub in part.get("subParts") or [] if isinstance(part.get("subParts"), list) else []:
+        found += _attached(sub)
+    return found
+
+
+def prepare_create(ctx: Context, account_id: str, given: dict[str, Any]) -> Parsed | None:
+    """§4.6: compose the message and parse it, before the write transaction. The blobs it
+    attaches are counted against maxSizeAttachmentsPerEmail before any is read, and each is
+    read once, however often it is attached."""
+    body = {k: v for k, v in given.items() if k not in CREATE_KINDS}
+    if bad_properties(body):
+        return None  # reported with the metadata, in the transaction
+    attached = [b for p in ("bodyStructure", "textBody", "htmlBody", "attachments")
+                for part in _parts(body.get(p)) for b in _attached(part)]  # fmt: skip
+    user = ctx.user.account_id
+    loaded: dict[str, bytes | None] = {}
+    with ctx.read(account_id) as txn:
+        sizes = {b: txn.blob_size(b, user) for b in set(attached)}
+        total = sum(sizes[b] or 0 for b in attached)
+        if total > MAX_ATTACHMENTS:
+            raise SetError(
+                "tooLarge",
+                f"the attachments come to {total} octets; maxSizeAttachmentsPerEmail is "
+                f"{MAX_ATTACHMENTS}", ["attachments"], maxSize=MAX_ATTACHMENTS,
+            )  # fmt: skip
+
+        def load_blob(blob_id: str) -> bytes | None:
+            if blob_id not in loaded:
+                loaded[blob_id] = read_blob(ctx.blobs, txn, blob_id, user)
+            return loaded[blob_id]
+
+        try:
+            raw = compose_message(body, load_blob, now=datetime.now(UTC), hostname=_hostname(ctx))
+        except ComposeError as e:
+            extra = {"notFound": e.not_found} if e.kind == "blobNotFound" else {}
+            raise SetError(e.kind, e.message, e.properties, **extra) from None
+    if sum(len(data or b"") for data in loaded.values()) > MAX_ATTACHMENTS:  # derived blobs
+        raise SetError("tooLarge", "the attachments are over maxSizeAttachmentsPerEmail",
+                       ["attachments"], maxSize=MAX_ATTACHMENTS)  # fmt: skip
+    return parse(ctx.blobs.put(raw), raw)
+
+
+def _parts(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+
+
+def create_email(
+    ctx: Context, txn: Transaction, given: dict[str, Any], prepared: Parsed | SetError | None
+) -> dict[str, Any]:
     composed = lambda name: name in COMPOSED or name.startswith("header:")  # noqa: E731
     body = {k: v for k, v in given.items() if k not in CREATE_KINDS}
     metadata = checked_metadata(ctx, txn, given, CREATE_KINDS, composed, bad_properties(body))
-    user = ctx.user.account_id
-
-    def load_blob(blob_id: str) -> bytes | None:
-        return read_blob(ctx.blobs, txn, blob_id, user)
-
-    try:
-        raw = compose_message(body, load_blob, now=datetime.now(UTC), hostname=_hostname(ctx))
-    except ComposeError as e:
-        extra = {"notFound": e.not_found} if e.kind == "blobNotFound" else {}
-        raise SetError(e.kind, e.message, e.properties, **extra) from None
-    return add_email(ctx, txn, ctx.blobs.put(raw), raw, metadata)
+    return add_email(txn, prepared, metadata)
 
 
-def copy_email(
-    ctx: Context, txn: Transaction, original: dict[str, Any], overrides: dict[str, Any]
-) -> dict[str, Any]:
-    metadata = {k: original[k] for k in ("keywords", "receivedAt")}
-    metadata |= checked_metadata(ctx, txn, overrides, CREATE_KINDS)
+def prepare_copy(ctx: Context, original: dict[str, Any]) -> Parsed:
     raw = ctx.blobs.read(original["blobId"])
     if raw is None:
         raise SetError("notFound", "the original message is gone")
-    return add_email(ctx, txn, original["blobId"], raw, metadata)
+    return parse(original["blobId"], raw)
+
+
+def copy_email(
+    ctx: Context, txn: Transaction, original: dict[str, Any], overrides: dict[str, Any],
+    prepared: Parsed | SetError | None,
+) -> dict[str, Any]:  # fmt: skip
+    metadata = {k: original[k] for k in ("keywords", "receivedAt")}
+    metadata |= checked_metadata(ctx, txn, overrides, CREATE_KINDS)
+    return add_email(txn, prepared, metadata)
 
 
 def _hostname(ctx: Context) -> str:

@@ -6,10 +6,11 @@ and `jmapd reindex`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ...mail import Message, parse_message
+from ...mail import parse_message
 from ...mail.search import words
 from ...mail.thread_keys import base_subject
 from ...protocol.engine.query import Comparator, Results, collation_text, parse_sort, walk_filter
@@ -43,9 +44,13 @@ def _address_words(addresses: list[dict[str, Any]] | None) -> list[str]:
     return words(" ".join(f"{a.get('name') or ''} {a.get('email') or ''}" for a in addresses or []))
 
 
-def entry(record: dict[str, Any], body_text: str) -> MessageEntry:
-    """An Email record's entry in the index, with the body text of its message."""
-    properties = record["summary"]["properties"]
+def entry(
+    summary: dict[str, Any], size: int, body_text: str, thread_id: str = "",
+    received_at: str | None = None,
+) -> MessageEntry:  # fmt: skip
+    """A message's entry in the index, from its summary and the body text of it (its thread
+    and receivedAt may be filled in later, once they are known)."""
+    properties = summary["properties"]
     sort_values = {
         "from": _first_address(properties["from"]),
         "to": _first_address(properties["to"]),
@@ -61,19 +66,23 @@ def entry(record: dict[str, Any], body_text: str) -> MessageEntry:
     found["body"] = words(body_text)
     assert set(found) == set(FIELDS)
     return MessageEntry(
-        thread_id=record["threadId"],
-        received_at=millis(record["receivedAt"]) or 0,
-        size=record["size"],
+        thread_id=thread_id,
+        received_at=millis(received_at) or 0,
+        size=size,
         sent_at=millis(properties["sentAt"]),
-        has_attachment=bool(record["summary"]["hasAttachment"]),
+        has_attachment=bool(summary["hasAttachment"]),
         sort_text=sort_text,
         words=found,
     )
 
 
-def index_email(txn: Transaction, id: str, record: dict[str, Any], message: Message) -> None:
-    """Index a new Email, in the transaction that stores it."""
-    txn.index_message(id, entry(record, message.search_text()))
+def index_email(txn: Transaction, id: str, record: dict[str, Any], found: MessageEntry) -> None:
+    """Index an Email, in the transaction that stores it: its entry (made before, the slow
+    part) with the thread and receivedAt the record has."""
+    txn.index_message(
+        id,
+        replace(found, thread_id=record["threadId"], received_at=millis(record["receivedAt"]) or 0),
+    )
     index_flags(txn, id, record)
 
 
@@ -158,6 +167,8 @@ def reindex_account(
     ids = [c.id for c in txn.changes("Email", 0) if not c.destroyed]
     for start in range(0, len(ids), 200):
         for id, record in txn.get("Email", ids[start : start + 200]).items():
-            index_email(txn, id, record, parse_message(blobs.read(record["blobId"]) or b""))
+            message = parse_message(blobs.read(record["blobId"]) or b"")
+            found = entry(record["summary"], record["size"], message.search_text())
+            index_email(txn, id, record, found)
         progress(min(start + 200, len(ids)), len(ids))
     return len(ids)

@@ -16,18 +16,22 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 
 from ...mail import Message, parse_message
+from ...mail.params import parse_value
 from ...mail.summary import search_texts, searched_parts
+from ...mail.values import encoded_body_value
 from ...protocol.blobs import DERIVERS
 from ...protocol.registry import Context
 from ...store.base import BlobStore, Transaction
+from ...store.mailindex import MessageEntry
 from .. import mailbox
-from .index import index_email, index_flags
+from .index import entry, index_email, index_flags
 
 
 def utc_now() -> str:
@@ -90,6 +94,7 @@ def summarise(message: Message) -> dict[str, Any]:
         "attachments": [p["partId"] for p in message.attachments()],
         "hasAttachment": message.has_attachment(),
         "preview": message.preview(),
+        "spans": message.spans(),
         "threadingKeys": {
             "messageIds": list(message.threading_keys().message_ids),
             "subject": message.threading_keys().subject,
@@ -105,6 +110,7 @@ class StoredMessage:
         self.summary = summary
         self.blob_id = blob_id
         self._load = partial(blobs.read, blob_id)
+        self._raw: bytes | None = None
         self._message: Message | None = None
         self._parts = {p["partId"]: p for p in _leaves(summary["bodyStructure"])}
 
@@ -134,9 +140,21 @@ class StoredMessage:
         return str(self.summary["preview"])
 
     def body_value(self, part_id: str, max_bytes: int | None = None) -> dict[str, Any]:
-        if self._message is None:
-            self._message = parse_message(self._load() or b"")
-        return self._message.body_value(part_id, max_bytes)
+        """A part's value, read from its span of the message's octets (the message is not
+        parsed again; one stored before spans were kept is)."""
+        if self._raw is None:
+            self._raw = self._load() or b""
+        span = self.summary.get("spans", {}).get(part_id)
+        if span is None:
+            if self._message is None:
+                self._message = parse_message(self._raw)
+            return self._message.body_value(part_id, max_bytes)
+        part = self._parts[part_id]
+        body = self._raw[span[0] : span[0] + span[1]]
+        encoding = next((parse_value(h["value"])[0] for h in part["headers"]
+                         if h["name"].lower() == "content-transfer-encoding"), "")  # fmt: skip
+        is_html = part["type"] == "text/html"
+        return encoded_body_value(body, encoding or "", part["charset"], is_html, max_bytes)
 
     def part_blob(self, part_id: str) -> str:
         stored = self._parts[part_id].get("blobId")  # a message stored before parts derived
@@ -235,15 +253,21 @@ class EmailContents(mailbox.Contents):
                     txn.put("Email", email_id, email)
                     index_flags(txn, email_id, email)
                 else:
-                    destroy_email(txn, email_id, email)
+                    txn.destroy("Email", email_id)
+                    release_email(txn, email_id, email)
                 bump_mailboxes(txn, email["mailboxIds"])
 
 
-def destroy_email(txn: Transaction, email_id: str, email: dict[str, Any]) -> None:
-    """Take an Email out of the account: its record, thread and index entry."""
-    txn.destroy("Email", email_id)
+def release_email(txn: Transaction, email_id: str, email: dict[str, Any]) -> None:
+    """What a destroyed Email held: its place in its thread, its index entry, and its
+    blobs (the message, and the parts of a message stored before parts were derived), which
+    nobody can read once no other Email of the account uses them."""
     set_thread_members(txn, email["threadId"], remove=email_id)
     txn.unindex_message(email_id)
+    txn.release_blob(email["blobId"])
+    for part in _leaves(email["summary"]["bodyStructure"]):
+        if part.get("blobId"):
+            txn.release_blob(part["blobId"])
 
 
 def bump_mailboxes(txn: Transaction, *mailbox_sets: dict[str, Any]) -> None:
@@ -252,32 +276,47 @@ def bump_mailboxes(txn: Transaction, *mailbox_sets: dict[str, Any]) -> None:
         txn.bump("Mailbox", mailbox_id)
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A message with all the slow work done before any transaction (the write lock is held
+    for database writes only): parsed once, summarised, its index entry's words cut."""
+
+    blob_id: str
+    size: int
+    summary: dict[str, Any]
+    received_at: str  # of its most recent Received header, else now
+    entry: MessageEntry  # but its thread and receivedAt
+
+
+def parse(blob_id: str, raw: bytes) -> Parsed:
+    message = parse_message(raw)
+    summary = summarise(message)
+    found = entry(summary, len(raw), message.search_text())
+    return Parsed(blob_id, len(raw), summary, received_at(message), found)
+
+
 def store_email(
-    ctx: Context,
     txn: Transaction,
-    blob_id: str,
-    raw: bytes,
+    parsed: Parsed,
     mailbox_ids: dict[str, bool],
     keywords: dict[str, bool],
     received: str | None,
 ) -> tuple[str, dict[str, Any]]:
-    """Add a message to the account: parsed once, threaded, counted in its mailboxes."""
-    message = parse_message(raw)
-    txn.keep_blob(blob_id, len(raw))
-    summary = summarise(message)
-    thread_id, thread_keys = assign_thread(txn, summary["threadingKeys"])
+    """Add a parsed message to the account: threaded, indexed, counted in its mailboxes."""
+    txn.keep_blob(parsed.blob_id, parsed.size)
+    thread_id, thread_keys = assign_thread(txn, parsed.summary["threadingKeys"])
     record: dict[str, Any] = {
-        "blobId": blob_id,
+        "blobId": parsed.blob_id,
         "threadId": thread_id,
         "mailboxIds": mailbox_ids,
         "keywords": keywords,
-        "size": len(raw),
-        "receivedAt": received or received_at(message),
-        "summary": summary,
+        "size": parsed.size,
+        "receivedAt": received or parsed.received_at,
+        "summary": parsed.summary,
     }
     email_id = txn.new_id()
     txn.put("Email", email_id, record)
-    index_email(txn, email_id, record, message)
+    index_email(txn, email_id, record, parsed.entry)
     set_thread_members(txn, thread_id, add=(email_id, record["receivedAt"]), keys=thread_keys)
     bump_mailboxes(txn, mailbox_ids)
     return email_id, record
