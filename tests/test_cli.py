@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -153,7 +154,7 @@ def test_account_list_of_an_empty_data_dir_prints_nothing(tmp_path: Path) -> Non
 def test_adding_a_duplicate_account_fails(tmp_path: Path) -> None:
     jmapd(tmp_path, "account", "add", "dup@example.com", "--password", "one")
     result = run(tmp_path, "account", "add", "dup@example.com", "--password", "two")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr == "jmapd: account dup@example.com exists\n"
     assert result.stdout == ""
     assert list(accounts(tmp_path)) == ["dup@example.com"]
@@ -162,7 +163,8 @@ def test_adding_a_duplicate_account_fails(tmp_path: Path) -> None:
 def test_account_passwd_changes_the_password(fresh: Server) -> None:
     jmapd(fresh.data, "account", "add", "pw@example.com", "--password", "old-pass")
     assert status(fresh, ("pw@example.com", "old-pass")) == 200
-    assert jmapd(fresh.data, "account", "passwd", "pw@example.com", "--password", "new-pass") == ""
+    out = jmapd(fresh.data, "account", "passwd", "pw@example.com", "--password", "new-pass")
+    assert out == "jmapd: changed the password of pw@example.com\n"
     assert status(fresh, ("pw@example.com", "new-pass")) == 200
     assert status(fresh, ("pw@example.com", "old-pass")) == 401
     jmapd(fresh.data, "account", "passwd", "pw@example.com", input="newest-pass\n")
@@ -174,7 +176,16 @@ def test_account_remove(fresh: Server) -> None:
     jmapd(fresh.data, "account", "add", "gone@example.com", "--password", "gone-pass")
     token = jmapd(fresh.data, "token", "create", "gone@example.com").strip()
     assert status(fresh, ("gone@example.com", "gone-pass")) == 200
-    assert jmapd(fresh.data, "account", "remove", "gone@example.com") == ""
+    # Not at a terminal, removing needs --yes.
+    result = run(fresh.data, "account", "remove", "gone@example.com")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "jmapd: Remove gone@example.com and all its mail? Refused: confirm with --yes when "
+        "not at a terminal\n"
+    )
+    assert "gone@example.com" in accounts(fresh.data)
+    out = jmapd(fresh.data, "account", "remove", "gone@example.com", "--yes")
+    assert out == "jmapd: removed account gone@example.com and its data (0 blob files)\n"
     assert "gone@example.com" not in accounts(fresh.data)
     assert status(fresh, ("gone@example.com", "gone-pass")) == 401
     assert status(fresh, headers={"Authorization": f"Bearer {token}"}) == 401
@@ -187,7 +198,7 @@ def test_commands_on_an_unknown_account_fail(tmp_path: Path) -> None:
         ("token", "create", "nobody@example.com"),
     ):
         result = run(tmp_path, *args)
-        assert result.returncode == 1, args
+        assert result.returncode == 2, args
         assert result.stderr == "jmapd: no account nobody@example.com\n", args
 
 
@@ -219,7 +230,9 @@ def test_token_create_gives_a_working_bearer_token(fresh: Server) -> None:
     assert r.json()["username"] == "tok@example.com"
     assert status(fresh, headers={"Authorization": f"Bearer {token}x"}) == 401
 
-    assert jmapd(fresh.data, "token", "revoke", "tok@example.com", "--name", "laptop") == ""
+    assert jmapd(fresh.data, "token", "revoke", "tok@example.com", "--name", "laptop") == (
+        "jmapd: revoked token laptop of tok@example.com\n"
+    )
     assert status(fresh, headers={"Authorization": f"Bearer {token}"}) == 401
 
 
@@ -252,14 +265,14 @@ def test_two_tokens_with_the_same_name_fail(tmp_path: Path) -> None:
     jmapd(tmp_path, "account", "add", "tok@example.com", "--password", "pw")
     jmapd(tmp_path, "token", "create", "tok@example.com", "--name", "phone")
     result = run(tmp_path, "token", "create", "tok@example.com", "--name", "phone")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr == "jmapd: token phone exists for tok@example.com\n"
 
 
 def test_revoking_an_unknown_token_fails(tmp_path: Path) -> None:
     jmapd(tmp_path, "account", "add", "tok@example.com", "--password", "pw")
     result = run(tmp_path, "token", "revoke", "tok@example.com", "--name", "never-made")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr == "jmapd: no token never-made for tok@example.com\n"
 
 
@@ -369,7 +382,7 @@ def test_config_flags_and_errors_on_the_command_line(tmp_path: Path) -> None:
     file = tmp_path / "bad.toml"
     file.write_text("colour = 'blue'\n")
     result = run(tmp_path, "account", "list", "--config", str(file))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr == f"jmapd: {file}: unknown option 'colour'\n"
     # The data directory comes from the file unless the flag says otherwise.
     good = tmp_path / "good.toml"
@@ -448,6 +461,46 @@ def run_sql(data: Path, *statements: str) -> None:
             db.execute(statement)
 
 
+UNDO_4 = ("ALTER TABLE blobs DROP COLUMN refs", "DROP TABLE blob_orphans")
+
+
+def test_migration_4_counts_the_blob_references_of_existing_mail(fresh: Server) -> None:
+    """Migration 0004 counts each blob's uses from the Email records of a version-3 database
+    (whose blob rows were never released) and drops the rows nothing uses: that mail is
+    gone at once."""
+    client, account_id, boxes = email_account(fresh)
+    one = import_(client, account_id, boxes["inbox"], message("Kept", "<m4a@x.test>"))
+    twice = message("Twice", "<m4b@x.test>")
+    import_(client, account_id, boxes["inbox"], twice)
+    import_(client, account_id, boxes["archive"], twice)
+    stale = "B" + "7" * 64  # a blob of an Email destroyed before references were counted
+    run_sql(
+        fresh.data,
+        *UNDO_4,
+        f"INSERT INTO blobs (account_id, blob_id, uploader, size, expires) VALUES "
+        f"('{account_id}', '{stale}', '', 10, NULL)",
+        "DELETE FROM schema_version WHERE version >= 4",
+    )
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 4")
+    rows = dict(rows_of(fresh.data, "SELECT blob_id, refs FROM blobs WHERE account_id = "
+                                    f"'{account_id}' AND uploader = ''"))  # fmt: skip
+    assert rows[one["blobId"]] == 1
+    assert sorted(rows.values()) == [1, 2]
+    assert stale not in rows
+    assert run(fresh.data, "check").returncode == 0
+
+
+def rows_of(data: Path, sql: str) -> list[Any]:
+    url = DATABASES.url(data)
+    if url:
+        import psycopg
+
+        with psycopg.connect(url) as db:
+            return db.execute(sql).fetchall()
+    with sqlite3.connect(data / "jmapd.sqlite3") as db:
+        return db.execute(sql).fetchall()
+
+
 def test_migration_3_counts_the_mailboxes_of_existing_mail(fresh: Server) -> None:
     """Migration 0003 fills the kept mailbox counts from the index a version-2 database has."""
     client, account_id, boxes = email_account(fresh)
@@ -461,9 +514,10 @@ def test_migration_3_counts_the_mailboxes_of_existing_mail(fresh: Server) -> Non
         fresh.data,
         "DROP TABLE mailbox_threads",
         "DROP TABLE mailbox_counts",
+        *UNDO_4,
         "DELETE FROM schema_version WHERE version >= 3",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 3")
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 4")
     after = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
     assert after == before
     inbox = next(m for m in after if m["role"] == "inbox")

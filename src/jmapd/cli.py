@@ -1,26 +1,52 @@
-"""The `jmapd` command: serve, account, token, migrate, reindex, config-reference."""
+"""The `jmapd` command: serve, account, token, migrate, reindex, config-reference.
+
+Every command says what it did; every bad argument or setting is one line naming it and exit
+code 2 (startup.UsageError), never a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import os
+import re
 import secrets
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
+from . import __version__
 from . import config as configuration
 from .passwords import hash_password, new_token, token_hash
 from .protocol.registry import REGISTRY
+from .startup import (
+    UsageError,
+    check_free,
+    check_log_level,
+    check_tls,
+    check_workers,
+    make_private,
+    parse_listen,
+    prepare_directory,
+)
 from .store import open_store as open_configured_store
+from .store.blobs import FileBlobStore, collect_orphans
 from .store.sql import SQLStore
 from .types import load as load_types
 
 DEMO_ACCOUNT = "demo@localhost"
 DEMO_FILE = "demo-credentials.txt"
+# An account's name: an address, local@domain, without white space, controls or <>.
+ADDRESS = re.compile(r"[^\s@<>\x00-\x1f\x7f]{1,64}@[^\s@<>\x00-\x1f\x7f]{1,253}")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line (the usage is in --help), exit code 2."""
+        self.exit(2, f"jmapd: {message} (see {self.prog} --help)\n")
 
 
 def add_config_flags(parser: argparse.ArgumentParser, serve: bool = False) -> None:
@@ -39,6 +65,20 @@ def load_config(args: argparse.Namespace) -> configuration.Config:
     return config
 
 
+def blob_dir(config: configuration.Config) -> Path:
+    return Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"
+
+
+def open_store(config: configuration.Config) -> SQLStore:
+    """The store, in a private data directory (made if need be)."""
+    prepare_directory(config.data_dir, "--data")
+    make_private(config.data_dir, blob_dir(config))
+    try:
+        return open_configured_store(config)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def add_account(store: SQLStore, name: str, password: str) -> Any:
     """Create an account with everything a new account starts with (e.g. its mailboxes)."""
     account = store.create_account(name, hash_password(password))
@@ -46,22 +86,24 @@ def add_account(store: SQLStore, name: str, password: str) -> Any:
     return account
 
 
-def open_store(config: configuration.Config) -> SQLStore:
-    try:
-        return open_configured_store(config)
-    except ValueError as e:
-        raise SystemExit(f"jmapd: {e}") from None
-
-
 def read_password(given: str | None, confirm: bool = True) -> str:
-    if given is not None:
-        return given
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
-    password = getpass.getpass("Password: ")
-    if confirm and getpass.getpass("Again: ") != password:
-        raise SystemExit("jmapd: the passwords differ")
-    return password
+    """--password, else asked twice on a terminal, else one line of stdin; never empty (an
+    empty password would let anyone in)."""
+    if given is None and sys.stdin.isatty():
+        given = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Again: ") != given:
+            raise UsageError("the passwords differ")
+    elif given is None:
+        given = sys.stdin.readline().rstrip("\n")
+    if not given:
+        raise UsageError("no password given: use --password, a terminal, or a line on stdin")
+    return given
+
+
+def check_address(name: str) -> str:
+    if not ADDRESS.fullmatch(name):
+        raise UsageError(f"{name!r} is not an address (local@domain)")
+    return name
 
 
 def ensure_demo(store: SQLStore, data_dir: Path, url: str) -> None:
@@ -86,74 +128,115 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .http.session import trusted_networks
 
     config = load_config(args)
+    listen = parse_listen(str(config.listen))
+    check_log_level(str(config.log_level))
+    check_workers(int(config.workers))
+    check_tls(str(config.tls_cert), str(config.tls_key))
     trusted_networks(config.trusted_proxies)  # a bad one stops the start, not each worker
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    check_free(listen)
+    metrics = parse_listen(str(config.metrics_listen)) if config.metrics_listen else None
+    if metrics is not None:
+        check_free(metrics)
     store = open_store(config)
-    host, _, port = str(config.listen).rpartition(":")
-    tls = bool(config.tls_cert and config.tls_key)
-    url = f"{'https' if tls else 'http'}://{host or '127.0.0.1'}:{port}"
+    tls = bool(config.tls_cert)
+    host = f"[{listen.host}]" if ":" in listen.host else listen.host
+    url = f"{'https' if tls else 'http'}://{host}:{listen.port}"
     ensure_demo(store, config.data_dir, url)
     reindex(store, config, only_incomplete=True)
     store.close()
     os.environ["JMAPD_RESOLVED_CONFIG"] = orjson.dumps(config.values).decode()
+    if metrics is not None:
+        # The workers count into one fresh directory (named before prometheus_client is
+        # imported); this process answers /metrics with the sum.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jmapd-metrics-")
+        from .http import observe
+
+        observe.serve_metrics(metrics.address, metrics.port)
+        print(f"jmapd: metrics at http://{metrics.host}:{metrics.port}/metrics", flush=True)
     print(f"jmapd: serving {url}/ from {config.data_dir}", flush=True)
     Granian(
         "jmapd.http.asgi:app",
-        address=host.strip("[]") or "127.0.0.1",
-        port=int(port),
+        address=listen.address,
+        port=listen.port,
         interface=Interfaces.ASGI,
         workers=int(config.workers),
         factory=True,
         http=HTTPModes.auto,
         ssl_cert=Path(config.tls_cert) if tls else None,
         ssl_key=Path(config.tls_key) if tls else None,
-        log_level=LogLevels(str(config.log_level)),
+        log_level=LogLevels(str(config.log_level).lower()),
     ).serve()
     return 0
 
 
-def _account_or_exit(store: SQLStore, name: str) -> Any:
+def _account(store: SQLStore, name: str) -> Any:
     account = store.account_by_name(name)
     if account is None:
-        raise SystemExit(f"jmapd: no account {name}")
+        raise UsageError(f"no account {name}")
     return account
 
 
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} Refused: confirm with --yes when not at a terminal")
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise UsageError("nothing was changed")
+
+
 def cmd_account(args: argparse.Namespace) -> int:
-    store = open_store(load_config(args))
+    config = load_config(args)
+    store = open_store(config)
     if args.action == "add":
-        if store.account_by_name(args.address):
-            raise SystemExit(f"jmapd: account {args.address} exists")
-        account = add_account(store, args.address, read_password(args.password))
+        name = check_address(args.address)
+        if store.account_by_name(name):
+            raise UsageError(f"account {name} exists")
+        account = add_account(store, name, read_password(args.password))
         print(f"{account.id} {account.name}")
     elif args.action == "list":
         for account in store.list_accounts():
             print(f"{account.id} {account.name}")
     elif args.action == "remove":
-        store.remove_account(_account_or_exit(store, args.address).id)
+        account = _account(store, args.address)
+        _confirm(f"Remove {account.name} and all its mail?", args.yes)
+        blob_ids = store.remove_account(account.id)
+        # Its blobs no other account uses: their files go now.
+        files = collect_orphans(store, FileBlobStore(blob_dir(config)), 0, only=blob_ids)
+        print(f"jmapd: removed account {account.name} and its data ({files} blob files)")
     elif args.action == "passwd":
-        account = _account_or_exit(store, args.address)
+        account = _account(store, args.address)
         store.set_password(account.id, hash_password(read_password(args.password)))
+        print(f"jmapd: changed the password of {account.name}")
     elif args.action == "grant":
-        owner = _account_or_exit(store, args.address)
-        user = _account_or_exit(store, args.user)
+        owner = _account(store, args.address)
+        user = _account(store, args.user)
         store.grant(owner.id, user.id, args.read_only)
+        how = "read-only" if args.read_only else "fully"
+        print(f"jmapd: {user.name} may now use {owner.name}'s account {how}")
     return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
     store = open_store(load_config(args))
-    account = _account_or_exit(store, args.address)
+    account = _account(store, args.address)
     if args.action == "create":
         token = new_token()
         try:
             store.create_token(token_hash(token), account.id, args.name, args.read_only)
         except KeyError:  # token names are unique per account
-            raise SystemExit(f"jmapd: token {args.name} exists for {args.address}") from None
-        print(token)
-        return 0
-    if not store.revoke_token(account.id, args.name):
-        raise SystemExit(f"jmapd: no token {args.name} for {args.address}")
+            raise UsageError(f"token {args.name} exists for {args.address}") from None
+        print(token)  # alone on stdout, for scripts; what it is on stderr
+        kind = "read-only " if args.read_only else ""
+        print(f"jmapd: created {kind}token {args.name} for {account.name}", file=sys.stderr)
+    elif args.action == "list":
+        for name, read_only, created in store.list_tokens(account.id):
+            when = dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            print(f"{name} {'read-only' if read_only else 'full'} {when}")
+    else:
+        if not store.revoke_token(account.id, args.name):
+            raise UsageError(f"no token {args.name} for {args.address}")
+        print(f"jmapd: revoked token {args.name} of {account.name}")
     return 0
 
 
@@ -188,13 +271,10 @@ def reindex(
     """Rebuild the message index of the named accounts (all when None) from their messages;
     with only_incomplete, only of accounts whose index lacks messages (e.g. after upgrading
     to a version that indexes more)."""
-    from .store.blobs import FileBlobStore
     from .types.email.index import reindex_account
 
-    blobs = FileBlobStore(Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs")
-    accounts = (
-        store.list_accounts() if names is None else [_account_or_exit(store, n) for n in names]
-    )
+    blobs = FileBlobStore(blob_dir(config))
+    accounts = store.list_accounts() if names is None else [_account(store, n) for n in names]
     count = 0
     for account in accounts:
         with store.write(account.id) as txn:
@@ -212,20 +292,69 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Report every problem; with --repair, repair and check again: 0 when none is left."""
+    from .check import check_all
+
+    config = load_config(args)
+    store = open_store(config)
+    blobs = FileBlobStore(blob_dir(config))
+    grace = float(config.blob_grace)
+    problems = check_all(store, blobs, args.repair, grace, lambda p: print(f"  {p}"))
+    if args.repair and problems:
+        left = check_all(store, blobs, False, grace, lambda p: print(f"  left: {p}"))
+        print(f"jmapd: repaired {len(problems) - len(left)} problems, {len(left)} left")
+        return 1 if left else 0
+    print(f"jmapd: {len(problems)} problems" + (" (run jmapd check --repair)" if problems else ""))
+    return 1 if problems else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .backup import BackupError, backup
+
+    config = load_config(args)
+    store = open_store(config)
+    try:
+        counts = backup(store, FileBlobStore(blob_dir(config)), Path(args.directory),
+                        lambda line: print(f"  {line}", file=sys.stderr))  # fmt: skip
+    except BackupError as e:
+        raise UsageError(str(e)) from None
+    print(f"jmapd: backed up {counts['accounts']} accounts, {counts['records']} records and "
+          f"{counts['blob files']} blob files to {args.directory}")  # fmt: skip
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .backup import BackupError, restore
+
+    config = load_config(args)
+    store = open_store(config)
+    try:
+        counts = restore(store, FileBlobStore(blob_dir(config)), Path(args.directory),
+                         lambda line: print(f"  {line}", file=sys.stderr),
+                         lambda s: reindex(s, config))  # fmt: skip
+    except BackupError as e:
+        raise UsageError(str(e)) from None
+    print(f"jmapd: restored {counts['accounts']} accounts, {counts['records']} records and "
+          f"{counts['blob files']} blob files from {args.directory}")  # fmt: skip
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     sys.stdout.write(configuration.reference_markdown())
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jmapd", description="A JMAP server.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = Parser(prog="jmapd", description="A JMAP server.")
+    p.add_argument("--version", action="version", version=f"jmapd {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     serve = sub.add_parser("serve", help="run the server")
     add_config_flags(serve, serve=True)
     serve.set_defaults(run=cmd_serve)
 
     account = sub.add_parser("account", help="manage accounts")
-    actions = account.add_subparsers(dest="action", required=True)
+    actions = account.add_subparsers(dest="action", required=True, parser_class=Parser)
     for action, help in [
         ("add", "create an account"),
         ("remove", "delete an account and all its data"),
@@ -238,19 +367,26 @@ def parser() -> argparse.ArgumentParser:
         if action != "list":
             a.add_argument("address")
         if action in ("add", "passwd"):
-            a.add_argument("--password", help="the password (prompted for when absent)")
+            a.add_argument("--password", help="the password (else asked, or read from stdin)")
         if action == "grant":
             a.add_argument("user")
             a.add_argument("--read-only", action="store_true")
+        if action == "remove":
+            a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     account.set_defaults(run=cmd_account)
 
     token = sub.add_parser("token", help="manage API bearer tokens")
-    actions = token.add_subparsers(dest="action", required=True)
-    for action in ("create", "revoke"):
-        t = actions.add_parser(action, help=f"{action} a token")
+    actions = token.add_subparsers(dest="action", required=True, parser_class=Parser)
+    for action, help in [
+        ("create", "create a token and print it"),
+        ("list", "list an account's tokens (names, never the secrets)"),
+        ("revoke", "revoke a token"),
+    ]:
+        t = actions.add_parser(action, help=help)
         add_config_flags(t)
         t.add_argument("address")
-        t.add_argument("--name", default="default", help="the token's name")
+        if action != "list":
+            t.add_argument("--name", default="default", help="the token's name")
         if action == "create":
             t.add_argument("--read-only", action="store_true", help="allow no writes")
     token.set_defaults(run=cmd_token)
@@ -262,17 +398,37 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(rebuild)
     rebuild.add_argument("address", nargs="*", help="the accounts (all when none is named)")
     rebuild.set_defaults(run=cmd_reindex)
+    for name, run, help in (
+        ("backup", cmd_backup, "copy everything, consistently, while the server runs"),
+        ("restore", cmd_restore, "restore a backup into an empty data directory or database"),
+    ):
+        command = sub.add_parser(name, help=help)
+        add_config_flags(command)
+        command.add_argument("directory")
+        command.set_defaults(run=run)
+    check = sub.add_parser("check", help="verify counts, threads, index, blobs and states")
+    add_config_flags(check)
+    check.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt")
+    check.set_defaults(run=cmd_check)
     ref = sub.add_parser("config-reference", help="print the configuration reference")
     ref.set_defaults(run=cmd_config_reference)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .store.postgres import Unreachable
+
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except configuration.ConfigError as e:
-        raise SystemExit(f"jmapd: {e}") from None
+    except (configuration.ConfigError, UsageError) as e:
+        print(f"jmapd: {e}", file=sys.stderr)
+        return 2
+    except Unreachable as e:
+        print(f"jmapd: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

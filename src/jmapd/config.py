@@ -41,6 +41,19 @@ SCHEMA: tuple[Option, ...] = (
         True,
     ),
     Option(
+        "database_wait",
+        int,
+        30,
+        "Seconds to wait for an unreachable PostgreSQL at start before giving up.",
+    ),
+    Option(
+        "lock_timeout",
+        int,
+        30,
+        "Seconds a write waits for the database lock other writers hold; then the method "
+        "answers serverUnavailable (HTTP 503 for an upload): the client may try again.",
+    ),
+    Option(
         "blob_dir",
         str,
         "",
@@ -74,6 +87,13 @@ SCHEMA: tuple[Option, ...] = (
     Option("max_size_request", int, 10_000_000, "Session limit maxSizeRequest, in octets."),
     Option("max_concurrent_requests", int, 8, "Session limit maxConcurrentRequests, per user."),
     Option("max_calls_in_request", int, 32, "Session limit maxCallsInRequest."),
+    Option(
+        "request_body_timeout",
+        int,
+        60,
+        "Seconds a request's or an upload's body may take to arrive (408 after that).",
+    ),
+    Option("max_event_sources", int, 16, "Event source streams a user may hold open at once."),
     Option("max_objects_in_get", int, 500, "Session limit maxObjectsInGet."),
     Option("max_objects_in_set", int, 500, "Session limit maxObjectsInSet."),
     Option("max_changes", int, 5000, "Most changes one /changes or /queryChanges call returns."),
@@ -85,9 +105,50 @@ SCHEMA: tuple[Option, ...] = (
         "housekeeping_interval",
         int,
         600,
-        "Seconds between runs that expire unused uploads and old tombstones.",
+        "Seconds between runs that expire unused uploads, remove the files of blobs nobody "
+        "references any more, and forget old tombstones.",
+    ),
+    Option(
+        "blob_grace",
+        int,
+        3600,
+        "Seconds a blob file nobody references is kept after it was last written (an upload "
+        "of the same bytes may be about to use it) before housekeeping removes it.",
+    ),
+    Option(
+        "blob_sweep_interval",
+        int,
+        86400,
+        "Seconds between sweeps of the whole blob directory for files no row references "
+        "(left by failed or killed writes).",
     ),
     Option("auth_cache_ttl", int, 300, "Seconds a verified credential is remembered in memory."),
+    Option(
+        "auth_failure_cache_ttl",
+        int,
+        60,
+        "Seconds credentials that failed fail again at once, without a password hash.",
+    ),
+    Option(
+        "max_concurrent_hashing",
+        int,
+        2,
+        "Password hashes (argon2id, 64 MiB each) checked at once per worker process.",
+    ),
+    Option(
+        "max_login_queue",
+        int,
+        64,
+        "Logins that may wait for a password check per worker; more are answered 429.",
+    ),
+    Option(
+        "login_failures_free",
+        int,
+        10,
+        "Failed logins a client address, or a username, may make within 15 minutes before "
+        "each further attempt waits a back-off (429 with Retry-After) that doubles each time.",
+    ),
+    Option("login_backoff_max", int, 900, "The longest back-off after failed logins, in seconds."),
     Option(
         "credential_check_interval",
         int,
@@ -96,6 +157,20 @@ SCHEMA: tuple[Option, ...] = (
         "(not revoked, password unchanged); the stream ends when it is not.",
     ),
     Option("log_level", str, "info", "Logging level: debug, info, warning or error.", True),
+    Option(
+        "access_log",
+        bool,
+        True,
+        "Log one JSON line per HTTP request (logger jmapd.access: client, method, path without "
+        "query, status, duration, bytes, user, JMAP method calls; never bodies or secrets).",
+    ),
+    Option(
+        "metrics_listen",
+        str,
+        "",
+        "HOST:PORT of a separate listener for Prometheus metrics at /metrics; empty: off.",
+        True,
+    ),
     Option(
         "extra_modules",
         list,
@@ -134,6 +209,14 @@ def _coerce(option: Option, value: Any, origin: str) -> Any:
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return value
             raise ValueError("expected a list of strings")
+        if option.type is bool:
+            if isinstance(value, bool):
+                return value
+            words = {"true": True, "yes": True, "on": True, "1": True,
+                     "false": False, "no": False, "off": False, "0": False}  # fmt: skip
+            if isinstance(value, str) and value.strip().lower() in words:
+                return words[value.strip().lower()]
+            raise ValueError("expected true or false")
         # Strings (environment, flags) are converted; a typed TOML value must have the type.
         if (option.type is int and isinstance(value, bool)) or not isinstance(
             value, (str, option.type)

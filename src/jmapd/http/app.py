@@ -26,14 +26,22 @@ from ..config import Config
 from ..protocol.errors import RequestError
 from ..protocol.registry import REGISTRY, Context, Registry, User
 from ..protocol.request import needs_store, parse_request, run
-from ..push.bus import Bus, poll
+from ..push.bus import Bus, catch_up, poll
 from ..push.eventsource import parse_params, stream
 from ..store import open_store
-from ..store.blobs import FileBlobStore
+from ..store.base import Busy
+from ..store.blobs import FileBlobStore, collect_orphans, sweep
 from ..types import load as load_types
 from .auth import Authenticator
 from .blobs import download, upload
-from .session import base_url, session_object, session_state, trusted_networks
+from .observe import EMAILS_STORED, EVENT_STREAMS, METHOD_CALLS, AccessLog
+from .session import (
+    base_url,
+    client_address,
+    session_object,
+    session_state,
+    trusted_networks,
+)
 
 log = logging.getLogger("jmapd.http")
 DECIMAL = re.compile(r"[0-9]{1,30}")  # ASCII digits only: str.isdigit() takes "²"
@@ -66,19 +74,23 @@ class Server:
         self.blobs = FileBlobStore(
             Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"
         )
-        self.auth = Authenticator(self.store, config.auth_cache_ttl)
         self.trusted_proxies = trusted_networks(config.trusted_proxies)
+        self.auth = Authenticator(self.store, config, lambda conn: client_address(self, conn))
         self.bus = Bus()
         self._active: dict[tuple[str, str], int] = defaultdict(int)
+
+    def check_slot(self, user: User, kind: str, limit: int, name: str) -> None:
+        """Over the limit of a user's concurrent requests of one kind is a limit error."""
+        if self._active[(user.account_id, kind)] >= limit:
+            raise RequestError(
+                "limit", 429, f"more than {limit} concurrent {kind} for this user", limit=name
+            )
 
     @contextlib.contextmanager
     def slot(self, user: User, kind: str, limit: int, name: str) -> Iterator[None]:
         """Count a user's concurrent requests of one kind; over the limit is a limit error."""
+        self.check_slot(user, kind, limit, name)
         key = (user.account_id, kind)
-        if self._active[key] >= limit:
-            raise RequestError(
-                "limit", 429, f"more than {limit} concurrent {kind} for this user", limit=name
-            )
         self._active[key] += 1
         try:
             yield
@@ -92,6 +104,16 @@ class Server:
         user.session_state = session_state(self, user)
         return user
 
+    def observe_call(self, name: str, responses: list[tuple[str, dict[str, Any]]]) -> None:
+        """Count a method call by its outcome, and the messages it stored."""
+        known = name in self.registry.methods
+        outcome = next((r["type"] for n, r in responses if n == "error"), "ok")
+        METHOD_CALLS.labels(name if known else "unknown", str(outcome)[:40]).inc()
+        if name in ("Email/import", "Email/set", "Email/copy"):
+            for response_name, response in responses:
+                if response_name == name and response.get("created"):
+                    EMAILS_STORED.inc(len(response["created"]))
+
     def context(self, user: User, using: frozenset[str]) -> Context:
         return Context(self.config, self.store, self.blobs, user, using, self.registry)
 
@@ -99,22 +121,32 @@ class Server:
         """The request's user; with `fresh`, their credential re-checked and access reloaded
         (the API does that in its worker thread instead)."""
         user = await self.auth(conn)
+        conn.scope.setdefault("jmapd", {})["user"] = user.name  # for the access log
         if fresh or not user.access:
             await anyio.to_thread.run_sync(self.load_access, user)
         return user
 
 
-async def read_body(request: Request, limit: int, name: str, status: int) -> bytes:
+async def read_body(request: Request, limit: int, name: str, status: int, timeout: float) -> bytes:
+    """The body, at most `limit` octets, arriving within `timeout` seconds (a client that
+    sends slowly holds a request slot for no longer)."""
     too_large = RequestError("limit", status, f"the body is larger than {limit} octets", limit=name)
     declared = request.headers.get("content-length", "")
     if DECIMAL.fullmatch(declared) and int(declared) > limit:
         raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(
+            "about:blank", 408, f"the body did not arrive within {timeout:g} s",
+            headers={"Connection": "close"}, title="Request Timeout",
+        ) from None  # fmt: skip
     return b"".join(chunks)
 
 
@@ -132,33 +164,37 @@ def routes(server: Server) -> list[Route]:
 
     async def api(request: Request) -> Response:
         user = await server.authenticate(request, fresh=False)
-        body = await read_body(request, config.max_size_request, "maxSizeRequest", 400)
-        parsed = parse_request(
-            body,
-            request.headers.get("content-type", ""),
-            server.registry,
-            config.max_calls_in_request,
-        )
+        # The slot is taken before the body is read: a slow body counts as a request.
         with server.slot(user, "requests", config.max_concurrent_requests, "maxConcurrentRequests"):
+            body = await read_body(request, config.max_size_request, "maxSizeRequest", 400,
+                                   config.request_body_timeout)  # fmt: skip
+            parsed = parse_request(
+                body,
+                request.headers.get("content-type", ""),
+                server.registry,
+                config.max_calls_in_request,
+            )
+            request.scope.setdefault("jmapd", {})["calls"] = [n for n, _, _ in parsed.calls]
             if needs_store(parsed, server.registry):
                 ctx = server.context(user, parsed.using)
 
                 def process() -> dict[str, Any]:
                     server.load_access(user)
-                    return run(ctx, parsed)
+                    return run(ctx, parsed, server.observe_call)
 
                 result = await anyio.to_thread.run_sync(process)
                 if ctx.changed:
                     server.bus.publish(ctx.changed)
             else:
-                result = run(server.context(user, parsed.using), parsed)
+                result = run(server.context(user, parsed.using), parsed, server.observe_call)
         result["sessionState"] = user.session_state
         return JSONResponse(result)
 
     async def upload_route(request: Request) -> Response:
         user = await server.authenticate(request)
         with server.slot(user, "uploads", config.max_concurrent_upload, "maxConcurrentUpload"):
-            data = await read_body(request, config.max_size_upload, "maxSizeUpload", 413)
+            data = await read_body(request, config.max_size_upload, "maxSizeUpload", 413,
+                                   config.request_body_timeout)  # fmt: skip
             return JSONResponse(await upload(server, user, request, data), status_code=201)
 
     async def download_route(request: Request) -> Response:
@@ -178,12 +214,23 @@ def routes(server: Server) -> list[Route]:
                 log.exception("checking an event source's credential failed")
             return True
 
+        server.check_slot(user, "event sources", config.max_event_sources, "event sources")
         events = stream(
             server.bus, list(user.access), server.store.states, wanted, close_after, ping,
             still_valid, config.credential_check_interval,
         )  # fmt: skip
+
+        async def counted() -> AsyncIterator[bytes]:
+            with server.slot(user, "event sources", config.max_event_sources, "event sources"):
+                EVENT_STREAMS.inc()
+                try:
+                    async for event in events:
+                        yield event
+                finally:
+                    EVENT_STREAMS.dec()
+
         return StreamingResponse(
-            events,
+            counted(),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -212,6 +259,14 @@ async def request_error(request: Request, exc: Exception) -> Response:
     return closing(request, problem(exc))
 
 
+async def busy_error(request: Request, exc: Exception) -> Response:
+    error = RequestError(
+        "about:blank", 503, "the account is busy with other writes; try again shortly",
+        headers={"Retry-After": "1"}, title="Service Unavailable",
+    )  # fmt: skip
+    return closing(request, problem(error))
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem(RequestError("serverFail", 500, "internal server error"))
@@ -228,18 +283,20 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def housekeeping(server: Server) -> None:
-    """Expire unused uploads and old tombstones, forever."""
+    """Forever: expire unused uploads, remove the files of blobs nobody references any more
+    (and, now and then, of any blob file no row references), forget old tombstones."""
+    config, store, blobs = server.config, server.store, server.blobs
+    next_sweep = time.time() + config.blob_sweep_interval
     while True:
-        await asyncio.sleep(server.config.housekeeping_interval)
+        await asyncio.sleep(config.housekeeping_interval)
         try:
             now = time.time()
-            unused = await anyio.to_thread.run_sync(server.store.expire_blobs, now)
-            for blob_id in unused:
-                # A file younger than an upload's life may be a re-upload racing this sweep.
-                server.blobs.remove_unused(blob_id, min_age=server.config.upload_ttl)
-            await anyio.to_thread.run_sync(
-                server.store.purge_tombstones, now - server.config.tombstone_ttl
-            )
+            await anyio.to_thread.run_sync(store.expire_blobs, now)
+            await anyio.to_thread.run_sync(collect_orphans, store, blobs, config.blob_grace)
+            if now >= next_sweep:
+                next_sweep = now + config.blob_sweep_interval
+                await anyio.to_thread.run_sync(sweep, store, blobs, config.blob_grace)
+            await anyio.to_thread.run_sync(store.purge_tombstones, now - config.tombstone_ttl)
         except Exception:
             log.exception("housekeeping failed")
 
@@ -254,9 +311,15 @@ def create_app(config: Config) -> Starlette:
         tasks = [asyncio.create_task(housekeeping(server))]
         listen = getattr(server.store, "listen", None)
         if listen is not None:
-            # Every node's commits arrive by NOTIFY.
+            # Every node's commits arrive by NOTIFY; those committed while the LISTEN
+            # connection was being made (again) are caught up from the states.
             loop = asyncio.get_running_loop()
-            listen(lambda changed: loop.call_soon_threadsafe(server.bus.publish, changed))
+            listen(
+                lambda changed: loop.call_soon_threadsafe(server.bus.publish, changed),
+                lambda: asyncio.run_coroutine_threadsafe(
+                    catch_up(server.bus, server.store.states), loop
+                ),
+            )
         else:
             # Other processes on the same SQLite file are found by polling.
             tasks.append(asyncio.create_task(poll(server.bus, server.store.states)))
@@ -267,6 +330,11 @@ def create_app(config: Config) -> Starlette:
     app = Starlette(
         routes=routes(server),
         middleware=[
+            Middleware(
+                AccessLog,
+                client=lambda scope: client_address(server, HTTPConnection(scope)),
+                enabled=bool(config.access_log),
+            ),
             Middleware(
                 CORSMiddleware,
                 allow_origins=["*"],
@@ -280,6 +348,7 @@ def create_app(config: Config) -> Starlette:
         exception_handlers={
             RequestError: request_error,
             HTTPException: http_error,
+            Busy: busy_error,
             Exception: server_error,
         },
         lifespan=lifespan,

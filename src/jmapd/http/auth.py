@@ -1,29 +1,62 @@
 """HTTP Basic and Bearer authentication, with a short in-memory cache of verified credentials
-(argon2 is slow on purpose; a client sends its credentials with every request)."""
+(argon2 is slow on purpose; a client sends its credentials with every request).
+
+Nobody without an account can spend the server's memory or CPU with logins: at most
+`max_concurrent_hashing` argon2 checks run at once per worker (each takes 64 MiB) and at most
+`max_login_queue` wait for one (more get 429); failed logins are counted per client address
+and per username, and past a few the next attempts wait a growing back-off (429 with
+Retry-After); a credential that just failed fails again at once, without hashing. Every failed
+login is logged with its username and address, never its secret.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
+import logging
+import math
+import os
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 
+from ..config import Config
 from ..passwords import hash_password, token_hash, verify_password
 from ..protocol.errors import RequestError
 from ..protocol.registry import User
 from ..store.base import Store
+from .observe import FAILED_LOGINS, THROTTLED_LOGINS
+from .throttle import FailureCounter
+
+log = logging.getLogger("jmapd.auth")
 
 _DUMMY_HASH = hash_password("no such account")
 CHALLENGE = 'Basic realm="jmapd", charset="UTF-8", Bearer realm="jmapd"'
+FAILURE_WINDOW = 900  # seconds a failed login is remembered for the back-off
 
 
 def unauthorized(detail: str) -> RequestError:
     return RequestError(
         "about:blank", 401, detail, headers={"WWW-Authenticate": CHALLENGE}, title="Unauthorized"
+    )
+
+
+def too_many(detail: str, wait: float) -> RequestError:
+    return RequestError(
+        "about:blank",
+        429,
+        detail,
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        title="Too Many Requests",
     )
 
 
@@ -33,11 +66,48 @@ class _Entry:
     expires: float
 
 
+def _lower_priority() -> None:
+    """A password-checking thread yields the CPU to requests (argon2's own threads, made by
+    this one, inherit its niceness)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def basic_username(header: str) -> str | None:
+    """The username of Basic credentials (None for another scheme or a malformed value)."""
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, sep, _ = decoded.partition(":")
+    return name if sep else None
+
+
 class Authenticator:
-    def __init__(self, store: Store, ttl: float) -> None:
+    def __init__(
+        self, store: Store, config: Config, client_address: Callable[[HTTPConnection], str]
+    ) -> None:
         self.store = store
-        self.ttl = ttl
+        self.ttl = config.auth_cache_ttl
+        self.client_address = client_address
         self._cache: dict[str, _Entry] = {}
+        self._denied: OrderedDict[str, float] = OrderedDict()  # key → when it may try again
+        self._denied_ttl = float(config.auth_failure_cache_ttl)
+        # Password checks run in threads of their own, at most max_concurrent_hashing at once,
+        # at a lower CPU priority than the requests of users already logged in.
+        self._hashing = ThreadPoolExecutor(
+            max_workers=config.max_concurrent_hashing,
+            thread_name_prefix="jmapd-password",
+            initializer=_lower_priority,
+        )
+        self._queue_limit = int(config.max_login_queue)
+        self._queued = 0
+        free, longest = int(config.login_failures_free), float(config.login_backoff_max)
+        self.by_address = FailureCounter(free, FAILURE_WINDOW, longest)
+        self.by_name = FailureCounter(free, FAILURE_WINDOW, longest)
 
     async def __call__(self, conn: HTTPConnection) -> User:
         header = conn.headers.get("authorization")
@@ -45,13 +115,56 @@ class Authenticator:
             raise unauthorized("authentication is required")
         key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
         entry = self._cache.get(key)
-        if entry is not None and entry.expires > time.monotonic():
+        now = time.monotonic()
+        if entry is not None and entry.expires > now:
             return entry.user
-        user = await anyio.to_thread.run_sync(self._verify, header)
+        address, name = self.client_address(conn), basic_username(header)
+        wait = max(self.by_address.wait(address), self.by_name.wait(name or ""))
+        if wait > 0:
+            THROTTLED_LOGINS.inc()
+            raise too_many("too many failed logins; try again later", wait)
+        if self._denied.get(key, 0) > now:
+            self._failed(address, name, "the same credentials failed a moment ago")
+            raise unauthorized("wrong username or password")
+        try:
+            user = await self._check(header, name)
+        except RequestError as e:
+            if e.status == 401:
+                self._failed(address, name, e.detail)
+                self._deny(key, now)
+            raise
+        if name is not None:
+            self.by_name.succeeded(name)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[key] = _Entry(user, time.monotonic() + self.ttl)
         return user
+
+    async def _check(self, header: str, name: str | None) -> User:
+        """Verify, a bounded number of argon2 checks at a time (Basic); tokens are cheap."""
+        if name is None:
+            return await anyio.to_thread.run_sync(self._verify, header)
+        if self._queued >= self._queue_limit:
+            THROTTLED_LOGINS.inc()
+            raise too_many("too many logins at once; try again", 1)
+        self._queued += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._hashing, self._verify, header)
+        finally:
+            self._queued -= 1
+
+    def _failed(self, address: str, name: str | None, why: str) -> None:
+        FAILED_LOGINS.inc()
+        self.by_address.failed(address)
+        self.by_name.failed(name or "")
+        log.warning("failed login for %r from %s: %s", name or "(no username)", address, why)
+
+    def _deny(self, key: str, now: float) -> None:
+        self._denied[key] = now + self._denied_ttl
+        self._denied.move_to_end(key)
+        while len(self._denied) > 10_000:
+            self._denied.popitem(last=False)
 
     def _verify(self, header: str) -> User:
         scheme, _, credentials = header.partition(" ")

@@ -9,7 +9,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from ..config import ConfigError
 from ..protocol.errors import RequestError
@@ -51,6 +51,19 @@ def base_url(server: Server, request: Request) -> str:
     if not HOST.fullmatch(host):
         raise RequestError("about:blank", 400, "the Host header is not a host name")
     return f"{scheme}://{host}"
+
+
+def client_address(server: Server, conn: HTTPConnection) -> str:
+    """The client's address: the peer's, or from a trusted proxy the last address of
+    X-Forwarded-For that is not itself a trusted proxy."""
+    peer = conn.client.host if conn.client else ""
+    if not (peer and _is_trusted(server.trusted_proxies, peer)):
+        return peer or "unknown"
+    forwarded = [a.strip() for a in conn.headers.get("x-forwarded-for", "").split(",")]
+    for address in reversed([a for a in forwarded if a]):
+        if not _is_trusted(server.trusted_proxies, address):
+            return address[:64]
+    return peer
 
 
 def _is_trusted(networks: list[IPv4Network | IPv6Network], peer: str) -> bool:

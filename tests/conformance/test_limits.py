@@ -1,0 +1,303 @@
+"""Issue 10, resource exhaustion: nobody, logged in or not, can take the server down. Failed
+logins are bounded and throttled, a small request cannot compose a huge message, slow bodies
+time out and count as requests, event sources per user are bounded, and a lock held too
+long is serverUnavailable, not serverFail. Over real HTTP, on both backends."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conformance.test_email import account, import_, message, upload
+from tests.conformance.test_eventsource import eventsource_url
+from tests.conftest import Server, jmapd, start_server, stop_server
+
+PASSWORD = "limits-secret"
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def session_status(base: str, headers: dict[str, str]) -> httpx.Response:
+    with httpx.Client(timeout=60) as http:
+        return http.get(base + "/jmap/session", headers=headers)
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[Server]:
+    """A server with the login defaults tightened for the test (3 free failures, back-off up
+    to 4 s), believing X-Forwarded-For from loopback so addresses can be told apart."""
+    jmapd(tmp_path, "account", "add", "ann@example.com", "--password", PASSWORD)
+    jmapd(tmp_path, "account", "add", "bea@example.com", "--password", PASSWORD)
+    env = {"JMAPD_LOGIN_FAILURES_FREE": "3", "JMAPD_LOGIN_BACKOFF_MAX": "4",
+           "JMAPD_TRUSTED_PROXIES": "127.0.0.1"}  # fmt: skip
+    srv = start_server(tmp_path, env=env)
+    yield srv
+    stop_server(srv)
+
+
+def test_failed_logins_from_one_address_are_throttled(guarded: Server) -> None:
+    """Issue 10 item 1: past a few failures, 429 problem JSON with Retry-After, growing."""
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    for i in range(3):
+        r = session_status(guarded.base, basic(f"guess{i}@example.com", "x") | attacker)
+        assert r.status_code == 401
+    r = session_status(guarded.base, basic("guess9@example.com", "x") | attacker)
+    assert r.status_code == 429
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 429
+    first = int(r.headers["retry-after"])
+    assert first >= 1
+    time.sleep(first + 0.1)
+    assert (
+        session_status(guarded.base, basic("again@example.com", "x") | attacker).status_code == 401
+    )
+    r = session_status(guarded.base, basic("more@example.com", "x") | attacker)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= first  # growing
+    # Another address is not held back, and the right password works from it.
+    other = {"X-Forwarded-For": "198.51.100.4"}
+    assert (
+        session_status(guarded.base, basic("ann@example.com", PASSWORD) | other).status_code == 200
+    )
+
+
+def test_failed_logins_for_one_username_are_throttled(guarded: Server) -> None:
+    """Guessing one user's password from many addresses is throttled by username too."""
+    for i in range(3):
+        headers = basic("bea@example.com", f"wrong{i}") | {"X-Forwarded-For": f"192.0.2.{i + 1}"}
+        assert session_status(guarded.base, headers).status_code == 401
+    headers = basic("bea@example.com", "wrong") | {"X-Forwarded-For": "192.0.2.99"}
+    r = session_status(guarded.base, headers)
+    assert r.status_code == 429 and "retry-after" in r.headers
+    headers = basic("ann@example.com", PASSWORD) | {"X-Forwarded-For": "192.0.2.100"}
+    assert session_status(guarded.base, headers).status_code == 200
+
+
+def test_failed_logins_are_logged_without_the_secret(guarded: Server) -> None:
+    headers = basic("mallory@example.com", "hunter2-the-secret") | {"X-Forwarded-For": "192.0.2.50"}
+    assert session_status(guarded.base, headers).status_code == 401
+    log = guarded.log()
+    assert "failed login for 'mallory@example.com' from 192.0.2.50" in log
+    assert "hunter2-the-secret" not in log
+
+
+def worker_peak_rss(server: Server) -> int:
+    """The largest peak resident memory (kB) among the server's processes."""
+    peaks = []
+    pids = [server.process.pid]
+    for pid in list(pids):
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        pids += [int(c) for c in children]
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]))
+    return max(peaks)
+
+
+def test_a_login_storm_neither_exhausts_memory_nor_starves_users(tmp_path: Path) -> None:
+    """Issue 10 item 1: 160 concurrent logins with made-up credentials took a worker from
+    43 MB to 2.4 GB (argon2id, 64 MiB each, unbounded) and a legitimate request waited 14.7 s.
+    Now at most two hashes run at once: the memory stays flat, the excess waits or gets 429,
+    and a user whose credentials are verified is answered at once."""
+    jmapd(tmp_path, "account", "add", "cal@example.com", "--password", PASSWORD)
+    srv = start_server(tmp_path, env={"JMAPD_MAX_LOGIN_QUEUE": "16"})
+    try:
+        legit = basic("cal@example.com", PASSWORD)
+        assert session_status(srv.base, legit).status_code == 200  # verified and cached
+        before = worker_peak_rss(srv)
+
+        def bad_login(i: int) -> int:
+            return session_status(srv.base, basic(f"nobody{i}@example.com", "x")).status_code
+
+        with ThreadPoolExecutor(64) as pool:
+            storm = [pool.submit(bad_login, i) for i in range(160)]
+            waits = []
+            for _ in range(5):
+                time.sleep(0.2)
+                started = time.monotonic()
+                assert session_status(srv.base, legit).status_code == 200
+                waits.append(time.monotonic() - started)
+            statuses = [f.result() for f in storm]
+        assert set(statuses) <= {401, 429} and 401 in statuses and 429 in statuses
+        assert sorted(waits)[2] < 0.5, waits  # the median: not queued behind the hashes
+        grown = worker_peak_rss(srv) - before
+        assert grown < 250_000, f"the peak grew by {grown} kB"  # two 64 MiB hashes at once
+    finally:
+        stop_server(srv)
+
+
+# -- composing: bounded ------------------------------------------------------------------------
+
+
+def test_one_blob_attached_many_times_is_too_large(server: Server) -> None:
+    """Issue 10 item 2: a 2.5 KB request listing one 10 MB blob 20 times stored a 270 MB
+    message. maxSizeAttachmentsPerEmail counts every attachment, before any is read."""
+    client, account_id, boxes = account(server)
+    limit = client.session()["accounts"][account_id]["accountCapabilities"][
+        "urn:ietf:params:jmap:mail"]["maxSizeAttachmentsPerEmail"]  # fmt: skip
+    blob = upload(client, account_id, b"x" * 900_000)
+    times = limit // 900_000 + 1
+    email = {
+        "mailboxIds": {boxes["drafts"]: True},
+        "attachments": [{"blobId": blob, "type": "application/octet-stream"}] * times,
+    }
+    result = client.ok("Email/set", {"accountId": account_id, "create": {"big": email}})
+    error = result["notCreated"]["big"]
+    assert error["type"] == "tooLarge", error
+    assert error["maxSize"] == limit
+    # Under the limit it is composed, each blob read once.
+    email["attachments"] = email["attachments"][:3]
+    result = client.ok("Email/set", {"accountId": account_id, "create": {"ok": email}})
+    assert result["created"]["ok"]["size"] > 3 * 900_000
+
+
+def test_max_mailboxes_per_email_is_enforced(server: Server) -> None:
+    """Issue 10 item 2: maxMailboxesPerEmail was advertised but 300 mailboxes were taken."""
+    client, account_id, boxes = account(server)
+    limit = client.session()["accounts"][account_id]["accountCapabilities"][
+        "urn:ietf:params:jmap:mail"]["maxMailboxesPerEmail"]  # fmt: skip
+    names = {f"m{i}": {"name": f"Box {i}"} for i in range(limit + 1)}
+    made = {}
+    for start in range(0, len(names), 40):
+        chunk = dict(list(names.items())[start : start + 40])
+        made |= client.ok("Mailbox/set", {"accountId": account_id, "create": chunk})["created"]
+    every = {m["id"]: True for m in made.values()}
+    raw = upload(client, account_id, message("Everywhere", "<everywhere@example.com>"))
+    result = client.ok(
+        "Email/import",
+        {"accountId": account_id, "emails": {"e": {"blobId": raw, "mailboxIds": every}}},
+    )
+    assert result["notCreated"]["e"]["type"] == "tooManyMailboxes"
+    created = import_(client, account_id, boxes["inbox"], message("Few", "<few@example.com>"))
+    result = client.ok(
+        "Email/set", {"accountId": account_id, "update": {created["id"]: {"mailboxIds": every}}}
+    )
+    assert result["notUpdated"][created["id"]]["type"] == "tooManyMailboxes"
+
+
+# -- slow bodies, event sources ------------------------------------------------------------------
+
+
+def test_a_slow_body_times_out_and_counts_as_a_request(tmp_path: Path) -> None:
+    """Issue 10 item 5: slow request bodies were never timed out and did not count toward
+    maxConcurrentRequests."""
+    jmapd(tmp_path, "account", "add", "dee@example.com", "--password", PASSWORD)
+    srv = start_server(tmp_path, env={"JMAPD_REQUEST_BODY_TIMEOUT": "2",
+                                      "JMAPD_MAX_CONCURRENT_REQUESTS": "1"})  # fmt: skip
+    try:
+        host, port = srv.base.removeprefix("http://").split(":")
+        auth = basic("dee@example.com", PASSWORD)["Authorization"]
+        with socket.create_connection((host, int(port))) as slow:
+            slow.sendall(
+                f"POST /jmap/api HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode()
+            )
+            time.sleep(0.5)
+            client = srv.client_with(("dee@example.com", PASSWORD))
+            r = client.post({"using": ["urn:ietf:params:jmap:core"], "methodCalls": []})
+            assert r.status_code == 429  # the slow one holds the user's one request slot
+            assert r.json()["limit"] == "maxConcurrentRequests"
+            slow.settimeout(10)
+            answer = slow.recv(4096).decode()
+            assert answer.startswith("HTTP/1.1 408"), answer
+        r = client.post({"using": ["urn:ietf:params:jmap:core"], "methodCalls": []})
+        assert r.status_code == 200
+    finally:
+        stop_server(srv)
+
+
+def test_event_sources_per_user_are_bounded(tmp_path: Path) -> None:
+    """Issue 10 item 5: EventSource streams per user were unlimited (200 accepted)."""
+    jmapd(tmp_path, "account", "add", "eve@example.com", "--password", PASSWORD)
+    srv = start_server(tmp_path, env={"JMAPD_MAX_EVENT_SOURCES": "3"})
+    try:
+        client = srv.client_with(("eve@example.com", PASSWORD))
+        url = eventsource_url(client, "*", "no", "0")
+        stop = threading.Event()
+        opened = threading.Barrier(4)
+
+        def hold() -> None:
+            with client.http.stream("GET", url) as r:
+                assert r.status_code == 200
+                lines = r.iter_lines()  # kept: an iterator dropped closes the stream
+                next(lines)
+                opened.wait()
+                stop.wait(10)
+
+        threads = [threading.Thread(target=hold) for _ in range(3)]
+        for t in threads:
+            t.start()
+        opened.wait(10)
+        with client.http.stream("GET", url) as r:
+            assert r.status_code == 429
+            assert r.headers["content-type"] == "application/problem+json"
+        stop.set()
+        for t in threads:
+            t.join()
+        with client.http.stream("GET", url) as r:  # closed ones free their place
+            assert r.status_code == 200
+    finally:
+        stop_server(srv)
+
+
+def test_a_busy_database_is_server_unavailable(tmp_path: Path) -> None:
+    """Issue 10 item 3: a write waiting past the lock timeout was a serverFail the client
+    could not act on; it is serverUnavailable (RFC 8620 §3.6.2: try again later)."""
+    jmapd(tmp_path, "account", "add", "fay@example.com", "--password", PASSWORD)
+    srv = start_server(tmp_path, env={"JMAPD_LOCK_TIMEOUT": "1"})
+    try:
+        client = srv.client_with(("fay@example.com", PASSWORD))
+        account_id = client.session()["primaryAccounts"]["urn:jmapd:test"]
+        with hold_the_account(tmp_path, account_id):
+            name, result = client.call(
+                "Note/set", {"accountId": account_id, "create": {"n": {"title": "waits"}}}
+            )
+        assert (name, result["type"]) == ("error", "serverUnavailable")
+        assert client.ok("Note/set", {"accountId": account_id, "create": {"n": {"title": "now"}}})[
+            "created"
+        ]
+    finally:
+        stop_server(srv)
+
+
+class hold_the_account:
+    """Hold the account's write lock from outside the server, as another long writer
+    would (SQLite: the database's write lock; PostgreSQL: the account's row lock)."""
+
+    def __init__(self, data: Path, account_id: str) -> None:
+        from tests.conftest import DATABASES
+
+        self.url = DATABASES.by_data.get(data)
+        self.data, self.account_id = data, account_id
+        self.db: Any = None
+
+    def __enter__(self) -> None:
+        if self.url:
+            import psycopg
+
+            self.db = psycopg.connect(self.url)
+            self.db.execute("SELECT 1 FROM accounts WHERE account_id = %s FOR UPDATE",
+                            (self.account_id,))  # fmt: skip
+        else:
+            import sqlite3
+
+            self.db = sqlite3.connect(self.data / "jmapd.sqlite3", isolation_level=None)
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.rollback() if self.url else self.db.execute("ROLLBACK")
+        self.db.close()
