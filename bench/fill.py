@@ -44,6 +44,7 @@ def jmapd_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     env["JMAPD_MAX_SIZE_REQUEST"] = str(100_000_000)
     env["JMAPD_MAX_CONCURRENT_REQUESTS"] = "1000"
+    env["JMAPD_WORKERS"] = "1"  # as measured in docs/performance.md; bench.scenarios sets its own
     return env
 
 

@@ -33,7 +33,9 @@ LIMITS = {
     "JMAPD_MAX_OBJECTS_IN_SET": "50",
     # An open event source learns within a second that its credential was revoked.
     "JMAPD_CREDENTIAL_CHECK_INTERVAL": "1",
-    # The tests fail logins on purpose from one address; test_logins.py throttles.
+    # One worker: the limits above are counted per worker process.
+    "JMAPD_WORKERS": "1",
+    # The tests fail logins on purpose from one address; test_limits.py throttles.
     "JMAPD_LOGIN_FAILURES_FREE": "1000000",
 }
 

@@ -315,7 +315,7 @@ def test_config_defaults() -> None:
     config = load(None, {}, {})
     assert config.values == {o.name: o.default for o in SCHEMA}
     assert config.listen == "127.0.0.1:8080"
-    assert config.workers == 1
+    assert config.workers == "auto"  # one worker per CPU
     assert config.data_dir == Path("./data")
 
 
@@ -362,8 +362,9 @@ def test_config_errors(tmp_path: Path) -> None:
     assert error('no_such_option = "x"\n') == f"{file}: unknown option 'no_such_option'"
     not_int = "invalid literal for int() with base 10"
     assert error('workers = "many"\n') == f"{file}: workers: {not_int}: 'many'"
-    assert error("workers = true\n") == f"{file}: workers: expected an integer"
-    assert error("workers = 2.5\n") == f"{file}: workers: expected an integer"
+    assert error("workers = true\n") == f"{file}: workers: expected a number or auto"
+    assert error("workers = 2.5\n") == f"{file}: workers: expected a number or auto"
+    assert error("workers = 0\n") == f"{file}: workers: at least 1, or auto (one per CPU)"
     assert error("listen = 8080\n") == f"{file}: listen: expected a string"
     assert error("extra_modules = [1, 2]\n") == f"{file}: extra_modules: expected a list of strings"
     assert error("listen = \n").startswith(f"{file}: ")  # not TOML

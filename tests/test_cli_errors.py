@@ -65,7 +65,7 @@ def test_bad_serve_arguments(tmp_path: Path) -> None:
         (["--listen", "no-such-host.invalid:8080"], "cannot resolve 'no-such-host.invalid'"),
         (["--listen", f"{an_address_this_machine_lacks()}:{port}"], "this machine has no address"),
         (["--log-level", "loud"], "--log-level 'loud': expected one of"),
-        (["--workers", "0"], "--workers 0: at least 1"),
+        (["--workers", "0"], "--workers: workers: at least 1, or auto"),
         (["--workers", "many"], "--workers"),
         (["--tls-cert", str(cert)], "--tls-cert needs --tls-key too"),
         (["--tls-key", str(cert)], "--tls-key needs --tls-cert too"),

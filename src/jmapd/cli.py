@@ -27,10 +27,10 @@ from .startup import (
     check_free,
     check_log_level,
     check_tls,
-    check_workers,
     make_private,
     parse_listen,
     prepare_directory,
+    worker_count,
 )
 from .store import open_store as open_configured_store
 from .store.blobs import FileBlobStore, collect_orphans
@@ -54,8 +54,9 @@ def add_config_flags(parser: argparse.ArgumentParser, serve: bool = False) -> No
     for option in configuration.SCHEMA:
         if option.flag and (serve or option.name in ("data", "database")):
             parser.add_argument(
-                option.cli, dest=option.name, type=option.type, default=None, help=option.help
-            )
+                option.cli, dest=option.name, type=str if option.parse else option.type,
+                default=None, help=option.help,
+            )  # fmt: skip
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:
@@ -130,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     listen = parse_listen(str(config.listen))
     check_log_level(str(config.log_level))
-    check_workers(int(config.workers))
+    workers = worker_count(config.workers)
     check_tls(str(config.tls_cert), str(config.tls_key))
     trusted_networks(config.trusted_proxies)  # a bad one stops the start, not each worker
     check_free(listen)
@@ -159,7 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         address=listen.address,
         port=listen.port,
         interface=Interfaces.ASGI,
-        workers=int(config.workers),
+        workers=workers,
         factory=True,
         http=HTTPModes.auto,
         ssl_cert=Path(config.tls_cert) if tls else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ class Option:
     default: Any
     help: str
     flag: bool = False  # also offered as a command-line flag (--name-with-dashes)
+    # A value's own reading (instead of `type`'s), raising ValueError, and its name.
+    parse: Callable[[Any], Any] | None = None
+    type_name: str = ""
 
     @property
     def env(self) -> str:
@@ -62,7 +66,21 @@ SCHEMA: tuple[Option, ...] = (
         True,
     ),
     Option("listen", str, "127.0.0.1:8080", "HOST:PORT the HTTP server listens on.", True),
-    Option("workers", int, 1, "Number of server worker processes.", True),
+    Option(
+        "workers",
+        str,
+        "auto",
+        "Number of server worker processes; auto: one per CPU. Each costs about 100 MB.",
+        True,
+        parse=lambda value: _worker_count(value),
+        type_name="int or auto",
+    ),
+    Option(
+        "engine_threads",
+        int,
+        4,
+        "Threads per worker that run method calls (the rest wait their turn).",
+    ),
     Option(
         "tls_cert", str, "", "PEM certificate file; with tls_key turns on TLS and HTTP/2.", True
     ),
@@ -100,6 +118,14 @@ SCHEMA: tuple[Option, ...] = (
     Option("upload_ttl", int, 86400, "Seconds an uploaded blob lives unless something uses it."),
     Option(
         "tombstone_ttl", int, 30 * 86400, "Seconds destroyed records are remembered for /changes."
+    ),
+    Option(
+        "push_poll_interval",
+        int,
+        5,
+        "SQLite: seconds between reads of the states of the accounts a worker has listeners "
+        "for, catching what other processes (the command line) changed; the workers of one "
+        "data directory tell each other at once.",
     ),
     Option(
         "housekeeping_interval",
@@ -201,8 +227,21 @@ class ConfigError(Exception):
     pass
 
 
+def _worker_count(value: Any) -> str | int:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("expected a number or auto")
+    count = int(value)
+    if count < 1:
+        raise ValueError("at least 1, or auto (one per CPU)")
+    return count
+
+
 def _coerce(option: Option, value: Any, origin: str) -> Any:
     try:
+        if option.parse is not None:
+            return option.parse(value)
         if option.type is list:
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]
@@ -272,6 +311,7 @@ def reference_markdown() -> str:
     for o in SCHEMA:
         flag = f"`{o.cli}`" if o.flag else ""
         default = f"`{o.default!r}`" if o.default not in ("", []) else "(empty)"
-        cells = [f"`{o.name}`", f"`{o.env}`", flag, o.type.__name__, default, o.help]
+        kind = o.type_name or o.type.__name__
+        cells = [f"`{o.name}`", f"`{o.env}`", flag, kind, default, o.help]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -70,9 +70,9 @@ def check_log_level(level: str) -> None:
         raise UsageError(f"--log-level {level!r}: expected one of {', '.join(LOG_LEVELS)}")
 
 
-def check_workers(workers: int) -> None:
-    if workers < 1:
-        raise UsageError(f"--workers {workers}: at least 1")
+def worker_count(value: str | int) -> int:
+    """The `workers` setting (config.py checked it): auto is one per CPU."""
+    return (os.cpu_count() or 1) if value == "auto" else int(value)
 
 
 def check_tls(cert: str, key: str) -> None:

@@ -251,3 +251,33 @@ def test_changes_made_by_another_process_are_pushed(tmp_path: Any) -> None:
     finally:
         stop_server(second)
         stop_server(first)
+
+
+def test_a_change_in_another_worker_is_pushed_at_once(tmp_path: Any) -> None:
+    """Issue 11/13: the workers of one data directory tell each other of their commits (on
+    PostgreSQL by NOTIFY, on SQLite by datagrams between them), so a change reaches an event
+    source held by another worker in milliseconds, not at the next poll (5 s)."""
+    from tests.conftest import jmapd, start_server, stop_server
+
+    jmapd(tmp_path, "account", "add", "kim@example.com", "--password", "kim-secret")
+    (kim_id,) = [line.split()[0] for line in jmapd(tmp_path, "account", "list").splitlines()]
+    first = start_server(tmp_path)
+    second = start_server(tmp_path)
+    try:
+        listener = first.client_with(("kim@example.com", "kim-secret"))
+        writer = second.client_with(("kim@example.com", "kim-secret"))
+        with connect(listener, types="Note", closeafter="no") as events:
+            latencies = []
+            for i in range(5):
+                started = time.monotonic()
+                result = writer.ok(
+                    "Note/set", {"accountId": kim_id, "create": {"n": {"title": f"w{i}"}}}
+                )
+                name, data = events.next()
+                latencies.append(time.monotonic() - started)
+                assert name == "state"
+                assert data["changed"][kim_id]["Note"] == result["newState"]
+        assert sorted(latencies)[2] < 1.0, latencies  # the poll would take up to 5 s
+    finally:
+        stop_server(second)
+        stop_server(first)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..protocol.registry import REGISTRY, Context, Registry, User
 from ..protocol.request import needs_store, parse_request, run
 from ..push.bus import Bus, catch_up, poll
 from ..push.eventsource import parse_params, stream
+from ..push.local import LocalFanout
 from ..store import open_store
 from ..store.base import Busy
 from ..store.blobs import FileBlobStore, collect_orphans, sweep
@@ -77,6 +79,12 @@ class Server:
         self.trusted_proxies = trusted_networks(config.trusted_proxies)
         self.auth = Authenticator(self.store, config, lambda conn: client_address(self, conn))
         self.bus = Bus()
+        self.fanout: LocalFanout | None = None  # SQLite: the other workers (push/local.py)
+        # The threads that run method calls: a few, not anyio's 40. The engine is Python and
+        # holds the GIL; more threads than cores only queue behind each other (and add
+        # switching), while a couple more than one let a thread wait on the database or the
+        # disk while another computes.
+        self.engine = anyio.CapacityLimiter(config.engine_threads)
         self._active: dict[tuple[str, str], int] = defaultdict(int)
 
     def check_slot(self, user: User, kind: str, limit: int, name: str) -> None:
@@ -103,6 +111,12 @@ class Server:
         user.access = {a.account_id: a for a in self.store.access(user.account_id)}
         user.session_state = session_state(self, user)
         return user
+
+    def announce(self, changed: dict[str, dict[str, int]]) -> None:
+        """Committed changes: to this worker's listeners, and to the other workers'."""
+        self.bus.publish(changed)
+        if self.fanout is not None:
+            self.fanout.send(changed)
 
     def observe_call(self, name: str, responses: list[tuple[str, dict[str, Any]]]) -> None:
         """Count a method call by its outcome, and the messages it stored."""
@@ -182,9 +196,9 @@ def routes(server: Server) -> list[Route]:
                     server.load_access(user)
                     return run(ctx, parsed, server.observe_call)
 
-                result = await anyio.to_thread.run_sync(process)
+                result = await anyio.to_thread.run_sync(process, limiter=server.engine)
                 if ctx.changed:
-                    server.bus.publish(ctx.changed)
+                    server.announce(ctx.changed)
             else:
                 result = run(server.context(user, parsed.using), parsed, server.observe_call)
         result["sessionState"] = user.session_state
@@ -282,23 +296,46 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def checkpoints(checkpoint: Callable[[], None], every: float = 1.0) -> None:
+    """SQLite: the WAL is copied back into the database from here, in a thread of its own,
+    not by whichever request's commit crosses the threshold (a tail of tens of ms)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await anyio.to_thread.run_sync(checkpoint)
+        except Exception:
+            log.exception("a WAL checkpoint failed")
+
+
 async def housekeeping(server: Server) -> None:
     """Forever: expire unused uploads, remove the files of blobs nobody references any more
     (and, now and then, of any blob file no row references), forget old tombstones."""
-    config, store, blobs = server.config, server.store, server.blobs
+    config = server.config
     next_sweep = time.time() + config.blob_sweep_interval
     while True:
         await asyncio.sleep(config.housekeeping_interval)
         try:
-            now = time.time()
-            await anyio.to_thread.run_sync(store.expire_blobs, now)
-            await anyio.to_thread.run_sync(collect_orphans, store, blobs, config.blob_grace)
-            if now >= next_sweep:
-                next_sweep = now + config.blob_sweep_interval
-                await anyio.to_thread.run_sync(sweep, store, blobs, config.blob_grace)
-            await anyio.to_thread.run_sync(store.purge_tombstones, now - config.tombstone_ttl)
+            sweeping = time.time() >= next_sweep
+            if await anyio.to_thread.run_sync(housekeep, server, sweeping):
+                next_sweep = time.time() + config.blob_sweep_interval if sweeping else next_sweep
         except Exception:
             log.exception("housekeeping failed")
+
+
+def housekeep(server: Server, sweeping: bool) -> bool:
+    """One round, by one worker of all that share the store at a time (the others skip it);
+    whether this one ran it."""
+    config, store, blobs = server.config, server.store, server.blobs
+    with store.exclusive("housekeeping") as elected:
+        if not elected:
+            return False
+        now = time.time()
+        store.expire_blobs(now)
+        collect_orphans(store, blobs, config.blob_grace)
+        if sweeping:
+            sweep(store, blobs, config.blob_grace)
+        store.purge_tombstones(now - config.tombstone_ttl)
+        return True
 
 
 def create_app(config: Config) -> Starlette:
@@ -308,7 +345,14 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What start-up made lives as long as the process: out of the collector's way, whose
+        # full collections would otherwise walk it again and again (a tail on requests).
+        gc.collect()
+        gc.freeze()
         tasks = [asyncio.create_task(housekeeping(server))]
+        checkpoint = getattr(server.store, "checkpoint", None)
+        if checkpoint is not None:
+            tasks.append(asyncio.create_task(checkpoints(checkpoint)))
         listen = getattr(server.store, "listen", None)
         if listen is not None:
             # Every node's commits arrive by NOTIFY; those committed while the LISTEN
@@ -321,11 +365,17 @@ def create_app(config: Config) -> Starlette:
                 ),
             )
         else:
-            # Other processes on the same SQLite file are found by polling.
-            tasks.append(asyncio.create_task(poll(server.bus, server.store.states)))
+            # The other workers on the data directory tell this one at once; what other
+            # processes (the command line) commit is read from the states now and then.
+            server.fanout = LocalFanout(config.data_dir, server.bus.publish)
+            server.fanout.start(asyncio.get_running_loop())
+            every = float(config.push_poll_interval)
+            tasks.append(asyncio.create_task(poll(server.bus, server.store.states, every)))
         yield
         for task in tasks:
             task.cancel()
+        if server.fanout is not None:
+            server.fanout.close(asyncio.get_running_loop())
 
     app = Starlette(
         routes=routes(server),

@@ -71,8 +71,13 @@ class FileBlobStore:
         return str(path) if path.exists() else None
 
     def read(self, blob_id: str) -> bytes | None:
-        path = self.path(blob_id)
-        return Path(path).read_bytes() if path else None
+        if not BLOB_ID.fullmatch(blob_id):
+            return None
+        try:
+            with open(self._path(blob_id), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
 
     def remove_unused(self, blob_id: str, referenced: Callable[[], bool], min_age: float) -> str:
         """Remove a blob's file unless it is referenced or was written (or written again) in

@@ -9,6 +9,7 @@ sends them with NOTIFY, delivered at commit to every node's LISTEN connection.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -110,6 +111,19 @@ class PostgresStore(SQLStore):
 
     def _committing(self, db: Any, changed: dict[str, dict[str, int]]) -> None:
         db.execute("SELECT pg_notify(?, ?)", (CHANNEL, orjson.dumps(changed).decode()))
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+        with self.pool.connection() as conn:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            conn.commit()
+            try:
+                yield bool(got and got[0])
+            finally:
+                if got and got[0]:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                    conn.commit()
 
     def listen(
         self,

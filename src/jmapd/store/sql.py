@@ -260,6 +260,12 @@ class SQLStore:
     def close(self) -> None:
         """Release the backend's connections."""
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Whether this process holds the named lock among all that share the store, for the
+        block (one worker or node runs housekeeping; the others skip it)."""
+        yield True
+
     def snapshot(self) -> AbstractContextManager[Connection]:
         """A read transaction over every account at once (backups)."""
         return self._transaction(False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ def _is_busy(error: BaseException) -> bool:
     """A lock the busy timeout did not see released."""
     text = str(error).lower()
     return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+CHECKPOINT_INLINE = 50_000  # pages (4 KiB): about 200 MB
 
 
 class SQLiteStore(SQLStore):
@@ -37,6 +41,9 @@ class SQLiteStore(SQLStore):
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")
         db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        # Commits do not checkpoint (checkpoint() does, off the request path); past a WAL
+        # of CHECKPOINT_INLINE pages they do again, should the checkpoints stop.
+        db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_INLINE}")
         db.create_function("GREATEST", 2, max, deterministic=True)
         return db
 
@@ -69,6 +76,23 @@ class SQLiteStore(SQLStore):
             if _is_busy(e):
                 raise Busy(str(e)) from e
             raise
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        with open(self.path.parent / f".{name}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database, without waiting for readers."""
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
