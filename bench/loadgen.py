@@ -275,8 +275,12 @@ async def run(
     duration: float = 5.0,
     warmup: float = 1.0,
     timeout: float = 10.0,
+    cycles: list[list[bytes]] | None = None,
 ) -> Result:
     """Drive ``url`` with ``concurrency`` closed-loop keep-alive connections.
+
+    With ``cycles``, worker ``i`` sends the bodies of ``cycles[i % len(cycles)]`` in turn
+    instead of ``body`` (e.g. a keyword set and cleared again, on emails of its own).
 
     ``requests`` counts every request that completed (or failed) inside the
     measurement window; ``errors`` the non-2xx and connection/protocol
@@ -308,11 +312,16 @@ async def run(
     if "host" not in hdrs:
         default_port = 443 if parts.scheme == "https" else 80
         lines.append(f"Host: {host}" + (f":{port}" if port != default_port else ""))
-    if "content-length" not in hdrs and (body or method in ("POST", "PUT", "PATCH")):
-        lines.append(f"Content-Length: {len(body)}")
     for k, v in hdrs.values():
         lines.append(f"{k}: {v}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+    def framed(payload: bytes) -> bytes:
+        length = []
+        if "content-length" not in hdrs and (payload or method in ("POST", "PUT", "PATCH")):
+            length = [f"Content-Length: {len(payload)}"]
+        return ("\r\n".join(lines + length) + "\r\n\r\n").encode("latin-1") + payload
+
+    requests = [[framed(b) for b in cycle] for cycle in cycles] if cycles else [[framed(body)]]
     head_only = method == "HEAD"
 
     latencies: list[float] = []  # 2xx requests completed in the window, seconds
@@ -336,6 +345,7 @@ async def run(
     async def worker(idx: int) -> None:
         conn: _Conn | None = None
         append = latencies.append
+        cycle, sent = requests[idx % len(requests)], 0
         try:
             while True:
                 if conn is None or conn.closed:
@@ -359,6 +369,8 @@ async def run(
                 if start >= win_end:
                     return
                 inflight_since[idx] = start
+                request = cycle[sent % len(cycle)]
+                sent += 1
                 try:
                     status = await conn.request(request)
                 except (OSError, _ProtocolError) as e:  # ConnectionError is an OSError
