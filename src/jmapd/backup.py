@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from .store.blobs import FileBlobStore
+from .store.base import BlobStore
 from .store.sql import SQLStore, marks
 
 FORMAT = "jmapd-backup"
@@ -46,9 +46,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def backup(
-    store: SQLStore, blobs: FileBlobStore, target: Path, progress: Progress
-) -> dict[str, int]:
+def backup(store: SQLStore, blobs: BlobStore, target: Path, progress: Progress) -> dict[str, int]:
     """Write a backup into `target` (a new or empty directory); return what it holds."""
     if target.exists() and any(target.iterdir()):
         raise BackupError(f"{target} is not empty")
@@ -114,7 +112,7 @@ def _rows(source: Path, table: str) -> tuple[list[str], Iterator[list[Any]]]:
     return columns, rows()
 
 
-def restore(store: SQLStore, blobs: FileBlobStore, source: Path, progress: Progress,
+def restore(store: SQLStore, blobs: BlobStore, source: Path, progress: Progress,
             reindex: Callable[[SQLStore], int]) -> dict[str, int]:  # fmt: skip
     """Restore a backup into an empty store (made at the backup's schema version, the rows
     put in, then migrated to this version's); the message index is rebuilt with `reindex`."""

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .store.base import Account
-from .store.blobs import FileBlobStore, sweep
+from .store.base import Account, BlobStore
+from .store.blobs import sweep
 from .store.sql import SQLStore, SQLTransaction, queue_orphans
 from .types.email.index import is_unread, millis, reindex_account
 
@@ -67,7 +67,7 @@ def check_states(txn: SQLTransaction, repair: bool) -> list[str]:
     return found
 
 
-def check_index(txn: SQLTransaction, emails: dict[str, Any], blobs: FileBlobStore,
+def check_index(txn: SQLTransaction, emails: dict[str, Any], blobs: BlobStore,
                 repair: bool) -> list[str]:  # fmt: skip
     """The message index holds exactly the live Emails, their mailboxes, keywords and words,
     and the kept mailbox counts add up."""
@@ -159,7 +159,7 @@ def check_threads(txn: SQLTransaction, emails: dict[str, Any], repair: bool) -> 
     return [f"{len(wrong)} threads do not list their Emails"] if wrong else []
 
 
-def check_blobs(txn: SQLTransaction, emails: dict[str, Any], blobs: FileBlobStore,
+def check_blobs(txn: SQLTransaction, emails: dict[str, Any], blobs: BlobStore,
                 repair: bool) -> list[str]:  # fmt: skip
     """Each blob a live Email uses is referenced as often as it is used, no other blob is
     referenced for good, and every referenced blob has its file."""
@@ -186,18 +186,18 @@ def check_blobs(txn: SQLTransaction, emails: dict[str, Any], blobs: FileBlobStor
             queue_orphans(txn.db, [b for b in wrong if not used.get(b)])
     referenced = {r[0] for r in _rows(txn, "SELECT DISTINCT blob_id FROM blobs "
                                            "WHERE account_id = ?")} | set(used)  # fmt: skip
-    lost = [b for b in referenced if blobs.path(b) is None]
+    lost = [b for b in referenced if not blobs.exists(b)]
     if lost:
         found.append(f"{len(lost)} referenced blobs have no file (lost: restore from a backup)")
     return found
 
 
-def _size(blobs: FileBlobStore, blob_id: str) -> int:
+def _size(blobs: BlobStore, blob_id: str) -> int:
     data = blobs.read(blob_id)
     return len(data) if data is not None else 0
 
 
-CHECKS: list[Callable[[SQLTransaction, dict[str, Any], FileBlobStore, bool], list[str]]] = [
+CHECKS: list[Callable[[SQLTransaction, dict[str, Any], BlobStore, bool], list[str]]] = [
     lambda txn, emails, blobs, repair: check_states(txn, repair),
     lambda txn, emails, blobs, repair: check_threads(txn, emails, repair),
     check_index,
@@ -205,7 +205,7 @@ CHECKS: list[Callable[[SQLTransaction, dict[str, Any], FileBlobStore, bool], lis
 ]
 
 
-def check_account(store: SQLStore, account: Account, blobs: FileBlobStore,
+def check_account(store: SQLStore, account: Account, blobs: BlobStore,
                   repair: bool) -> list[Problem]:  # fmt: skip
     """The problems of one account, checked (and repaired) in one transaction."""
     problems = []
@@ -217,7 +217,7 @@ def check_account(store: SQLStore, account: Account, blobs: FileBlobStore,
     return problems
 
 
-def check_all(store: SQLStore, blobs: FileBlobStore, repair: bool, grace: float,
+def check_all(store: SQLStore, blobs: BlobStore, repair: bool, grace: float,
               report: Callable[[Problem], None]) -> list[Problem]:  # fmt: skip
     problems = []
     for account in store.list_accounts():

@@ -32,8 +32,10 @@ from .startup import (
     prepare_directory,
     worker_count,
 )
+from .store import blob_directory, open_blobs
 from .store import open_store as open_configured_store
-from .store.blobs import FileBlobStore, collect_orphans
+from .store.base import BlobStore
+from .store.blobs import collect_orphans
 from .store.sql import SQLStore
 from .types import load as load_types
 
@@ -66,16 +68,19 @@ def load_config(args: argparse.Namespace) -> configuration.Config:
     return config
 
 
-def blob_dir(config: configuration.Config) -> Path:
-    return Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"
-
-
 def open_store(config: configuration.Config) -> SQLStore:
     """The store, in a private data directory (made if need be)."""
     prepare_directory(config.data_dir, "--data")
-    make_private(config.data_dir, blob_dir(config))
+    make_private(config.data_dir, blob_directory(config))
     try:
         return open_configured_store(config)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def blobs_of(config: configuration.Config, store: SQLStore) -> BlobStore:
+    try:
+        return open_blobs(config, store)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -139,6 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if metrics is not None:
         check_free(metrics)
     store = open_store(config)
+    blobs_of(config, store)  # a bad blob_store stops the start, not each worker
     tls = bool(config.tls_cert)
     host = f"[{listen.host}]" if ":" in listen.host else listen.host
     url = f"{'https' if tls else 'http'}://{host}:{listen.port}"
@@ -203,7 +209,7 @@ def cmd_account(args: argparse.Namespace) -> int:
         _confirm(f"Remove {account.name} and all its mail?", args.yes)
         blob_ids = store.remove_account(account.id)
         # Its blobs no other account uses: their files go now.
-        files = collect_orphans(store, FileBlobStore(blob_dir(config)), 0, only=blob_ids)
+        files = collect_orphans(store, blobs_of(config, store), 0, only=blob_ids)
         print(f"jmapd: removed account {account.name} and its data ({files} blob files)")
     elif args.action == "passwd":
         account = _account(store, args.address)
@@ -274,7 +280,7 @@ def reindex(
     to a version that indexes more)."""
     from .types.email.index import reindex_account
 
-    blobs = FileBlobStore(blob_dir(config))
+    blobs = blobs_of(config, store)
     accounts = store.list_accounts() if names is None else [_account(store, n) for n in names]
     count = 0
     for account in accounts:
@@ -299,7 +305,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     store = open_store(config)
-    blobs = FileBlobStore(blob_dir(config))
+    blobs = blobs_of(config, store)
     grace = float(config.blob_grace)
     problems = check_all(store, blobs, args.repair, grace, lambda p: print(f"  {p}"))
     if args.repair and problems:
@@ -316,7 +322,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     config = load_config(args)
     store = open_store(config)
     try:
-        counts = backup(store, FileBlobStore(blob_dir(config)), Path(args.directory),
+        counts = backup(store, blobs_of(config, store), Path(args.directory),
                         lambda line: print(f"  {line}", file=sys.stderr))  # fmt: skip
     except BackupError as e:
         raise UsageError(str(e)) from None
@@ -331,7 +337,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     config = load_config(args)
     store = open_store(config)
     try:
-        counts = restore(store, FileBlobStore(blob_dir(config)), Path(args.directory),
+        counts = restore(store, blobs_of(config, store), Path(args.directory),
                          lambda line: print(f"  {line}", file=sys.stderr),
                          lambda s: reindex(s, config))  # fmt: skip
     except BackupError as e:

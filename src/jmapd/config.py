@@ -58,11 +58,18 @@ SCHEMA: tuple[Option, ...] = (
         "answers serverUnavailable (HTTP 503 for an upload): the client may try again.",
     ),
     Option(
+        "blob_store",
+        str,
+        "auto",
+        "Where blob bytes live: file (the blob directory), postgresql (the database's "
+        "blob_data table) or auto: postgresql when the database is and blob_dir is not set.",
+    ),
+    Option(
         "blob_dir",
         str,
         "",
-        "Directory for blob files; empty means DATA/blobs. Nodes sharing a PostgreSQL "
-        "database must share this directory too.",
+        "Directory for blob files (blob_store file); empty means DATA/blobs. Set with a "
+        "PostgreSQL database, it keeps blobs in files (which nodes must then share).",
         True,
     ),
     Option("listen", str, "127.0.0.1:8080", "HOST:PORT the HTTP server listens on.", True),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.test_hardening import stored
 from tests.conftest import Client, Server, jmapd, start_server, stop_server
 
 
@@ -44,10 +45,9 @@ def test_an_unused_upload_and_its_file_are_removed(swept: tuple[Server, Client, 
     url = gus.session()["uploadUrl"].replace("{accountId}", gus_id)
     r = gus.http.post(url, content=b"nobody uses me", headers={"Content-Type": "text/plain"})
     assert r.status_code == 201
-    digest = r.json()["blobId"][1:]
-    path = server.data / "blobs" / digest[:2] / digest[2:4] / digest
-    assert path.read_bytes() == b"nobody uses me"
-    assert wait_for(lambda: not path.exists()), "the unused blob file was not removed"
+    blob_id = r.json()["blobId"]
+    assert stored(server, blob_id)
+    assert wait_for(lambda: not stored(server, blob_id)), "the unused blob was not removed"
 
 
 def test_old_tombstones_are_forgotten(swept: tuple[Server, Client, str]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.test_eventsource import connect
-from tests.conftest import Client, Server, jmapd, start_server, stop_server
+from tests.conftest import Client, Server, database_env, jmapd, start_server, stop_server
 
 NODES = 3
 UPDATES = 1000
@@ -20,10 +20,18 @@ UPDATES = 1000
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[list[Server], str]]:
+    """Three nodes on one database. On PostgreSQL each has a data directory of its own (the
+    blobs are in the database: nodes share nothing but it); on SQLite they share the data
+    directory, which holds the database."""
     jmapd(tmp_path, "account", "add", "ivy@example.com", "--password", "ivy-secret")
     (ivy_id,) = [line.split()[0] for line in jmapd(tmp_path, "account", "list").splitlines()]
-    env = {"JMAPD_MAX_CONCURRENT_REQUESTS": "64"}
-    servers = [start_server(tmp_path, env=env) for _ in range(NODES)]
+    env = {"JMAPD_MAX_CONCURRENT_REQUESTS": "64", **database_env(tmp_path)}
+    places = [tmp_path] * NODES
+    if env.get("JMAPD_DATABASE"):
+        places = [tmp_path / f"node{i}" for i in range(NODES)]
+        for place in places:
+            place.mkdir()
+    servers = [start_server(place, env=env) for place in places]
     try:
         yield servers, ivy_id
     finally:
@@ -87,3 +95,23 @@ def test_concurrent_updates_from_every_node_lose_nothing(
     changes = clients[2].ok("Note/changes", {"accountId": ivy_id, "sinceState": str(start)})
     assert sorted(changes["updated"]) == sorted(set(note_ids))
     assert changes["newState"] == str(start + UPDATES)
+
+
+def test_a_blob_uploaded_through_one_node_downloads_through_another(
+    nodes: tuple[list[Server], str],
+) -> None:
+    """Issue 11: several nodes need no shared directory for blobs (on PostgreSQL they are in
+    the database); an upload through one node is downloaded, and imported, through another."""
+    (a, b, c), ivy_id = nodes
+    raw = b"From: a@example.com\r\nSubject: shared\r\n\r\nstored once, read anywhere\r\n"
+    url = client(a).session()["uploadUrl"].replace("{accountId}", ivy_id)
+    blob_id = client(a).http.post(url, content=raw).json()["blobId"]
+    link = client(b).session()["downloadUrl"]
+    for var, value in {"accountId": ivy_id, "blobId": blob_id, "name": "m", "type": "x/y"}.items():
+        link = link.replace("{" + var + "}", value)
+    assert client(b).http.get(link).content == raw
+    inbox = next(m["id"] for m in client(c).ok("Mailbox/get", {"accountId": ivy_id, "ids": None})[
+        "list"] if m["role"] == "inbox")  # fmt: skip
+    imported = client(c).ok("Email/import", {"accountId": ivy_id, "emails": {
+        "e": {"blobId": blob_id, "mailboxIds": {inbox: True}}}})  # fmt: skip
+    assert imported["notCreated"] is None

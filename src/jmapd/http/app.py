@@ -10,7 +10,6 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -30,9 +29,9 @@ from ..protocol.request import needs_store, parse_request, run
 from ..push.bus import Bus, catch_up, poll
 from ..push.eventsource import parse_params, stream
 from ..push.local import LocalFanout
-from ..store import open_store
+from ..store import open_blobs, open_store
 from ..store.base import Busy
-from ..store.blobs import FileBlobStore, collect_orphans, sweep
+from ..store.blobs import collect_orphans, sweep
 from ..types import load as load_types
 from .auth import Authenticator
 from .blobs import download, upload
@@ -47,6 +46,17 @@ from .session import (
 
 log = logging.getLogger("jmapd.http")
 DECIMAL = re.compile(r"[0-9]{1,30}")  # ASCII digits only: str.isdigit() takes "²"
+
+
+class BodiesOnlyGZip(GZipMiddleware):
+    """gzip for JSON answers, not for downloads: a blob is sent as its exact octets (Range
+    and Content-Length speak of them), whether it comes from a file or from memory."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/jmap/download/"):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class JSONResponse(Response):
@@ -73,9 +83,7 @@ class Server:
         self.registry = registry
         load_types(config.extra_modules)
         self.store = open_store(config)
-        self.blobs = FileBlobStore(
-            Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"
-        )
+        self.blobs = open_blobs(config, self.store)
         self.trusted_proxies = trusted_networks(config.trusted_proxies)
         self.auth = Authenticator(self.store, config, lambda conn: client_address(self, conn))
         self.bus = Bus()
@@ -393,7 +401,7 @@ def create_app(config: Config) -> Starlette:
                 expose_headers=["Content-Disposition", "Content-Length", "Content-Range"],
                 max_age=86400,
             ),
-            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(BodiesOnlyGZip, minimum_size=1024),
         ],
         exception_handlers={
             RequestError: request_error,

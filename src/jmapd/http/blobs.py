@@ -66,13 +66,13 @@ async def download(server: Server, user: User, request: Request) -> Response:
         raise RequestError("about:blank", 400, f"type {media_type!r} is not a media type")
 
     def find() -> str | bytes | None:
-        """The stored blob's file, or a derived blob's bytes."""
+        """The stored blob's file, or its bytes (a derived blob, a store without files)."""
         with server.store.read(account_id) as txn:
             if derived_from(blob_id) is not None:
                 return read_blob(server.blobs, txn, blob_id, user.account_id)
             if txn.blob_size(blob_id, user.account_id) is None:
                 return None
-        return server.blobs.path(blob_id)
+        return server.blobs.path(blob_id) or server.blobs.read(blob_id)
 
     found = await anyio.to_thread.run_sync(find)
     if found is None:
@@ -86,5 +86,27 @@ async def download(server: Server, user: User, request: Request) -> Response:
         "ETag": f'"{blob_id}"',
     }
     if isinstance(found, bytes):
-        return Response(found, headers=headers)
+        return ranged(found, request.headers.get("range"), headers)
     return FileResponse(found, headers=headers)
+
+
+RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
+
+
+def ranged(data: bytes, requested: str | None, headers: dict[str, str]) -> Response:
+    """RFC 9110 §14: one byte range of bytes held in memory, as FileResponse serves a file's
+    (several ranges, or a malformed one, are answered with the whole)."""
+    match = RANGE.fullmatch(requested.strip()) if requested else None
+    size = len(data)
+    if match is None or not (match[1] or match[2]):
+        return Response(data, headers={**headers, "Accept-Ranges": "bytes"})
+    if match[1]:
+        start, end = int(match[1]), min(int(match[2]) if match[2] else size - 1, size - 1)
+    else:
+        start, end = max(size - int(match[2]), 0), size - 1
+    if start >= size or start > end:
+        return Response(
+            b"", status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"}
+        )
+    part = {**headers, "Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"}
+    return Response(data[start : end + 1], status_code=206, headers=part)

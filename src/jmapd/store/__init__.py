@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..config import Config
+    from .base import BlobStore
     from .sql import SQLStore
 
 
@@ -24,3 +26,29 @@ def open_store(config: Config) -> SQLStore:
     from .sqlite import SQLiteStore
 
     return SQLiteStore(config.data_dir / "jmapd.sqlite3", busy_timeout=float(config.lock_timeout))
+
+
+def blob_directory(config: Config) -> Path:
+    return Path(config.blob_dir) if config.blob_dir else config.data_dir / "blobs"
+
+
+def open_blobs(config: Config, store: SQLStore) -> BlobStore:
+    """The configured blob store: files in a directory, or the PostgreSQL database's
+    blob_data table. "auto": the database when it is PostgreSQL and no blob_dir is set (so
+    nodes need no shared directory), else files. The database store still reads what an
+    earlier deployment left in files."""
+    from .blobs import FileBlobStore
+
+    kind = str(config.blob_store)
+    if kind == "auto":
+        kind = "postgresql" if store.dialect == "postgresql" and not config.blob_dir else "file"
+    if kind == "postgresql":
+        from .postgres import PostgresBlobStore, PostgresStore
+
+        if not isinstance(store, PostgresStore):
+            raise ValueError("blob_store postgresql needs a PostgreSQL database")
+        legacy = blob_directory(config)
+        return PostgresBlobStore(store, FileBlobStore(legacy) if legacy.is_dir() else None)
+    if kind == "file":
+        return FileBlobStore(blob_directory(config))
+    raise ValueError(f"unknown blob_store {kind!r}: auto, file or postgresql")

@@ -5,6 +5,7 @@ Nothing here knows JMAP method names: a record is (type name, id, JSON object) w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -193,8 +194,24 @@ class Store(Directory, Protocol):
 
 
 class BlobStore(Protocol):
-    """Content-addressed bytes: the blob id is derived from a SHA-256 of the content."""
+    """Content-addressed bytes: the blob id is derived from a SHA-256 of the content. A blob
+    is durable once put returns. Which blobs exist is the store's business; which are used
+    is the records' (blob references): housekeeping removes a blob only through
+    remove_unused, which asks `referenced` last and never removes a young one."""
 
     def put(self, data: bytes) -> str: ...
     def read(self, blob_id: str) -> bytes | None: ...
-    def path(self, blob_id: str) -> str | None: ...
+    def exists(self, blob_id: str) -> bool: ...
+    def path(self, blob_id: str) -> str | None:
+        """A file holding the blob, when the store keeps files (served with Range support
+        by the HTTP server), else None."""
+        ...
+
+    def remove_unused(self, blob_id: str, referenced: Callable[[], bool], min_age: float) -> str:
+        """ "removed", "referenced", "young" (written in the last min_age seconds) or
+        "missing"."""
+        ...
+
+    def blob_ids(self, stale_before: float) -> Iterator[tuple[str, float]]:
+        """Every blob with the time it was last written (for sweeps)."""
+        ...

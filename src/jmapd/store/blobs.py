@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from .base import BlobStore
+
 log = logging.getLogger("jmapd.blobs")
 
 BLOB_ID = re.compile(r"B[0-9a-f]{64}")
@@ -63,6 +65,9 @@ class FileBlobStore:
         finally:
             os.close(dir_fd)
         return blob_id
+
+    def exists(self, blob_id: str) -> bool:
+        return self.path(blob_id) is not None
 
     def path(self, blob_id: str) -> str | None:
         if not BLOB_ID.fullmatch(blob_id):
@@ -144,7 +149,7 @@ def _asker(store: References, blob_id: str) -> Callable[[], bool]:
 
 
 def collect_orphans(
-    store: References, blobs: FileBlobStore, min_age: float, only: list[str] | None = None
+    store: References, blobs: BlobStore, min_age: float, only: list[str] | None = None
 ) -> int:
     """Remove the files of the blobs queued as orphans (store.release_blob, expired uploads,
     removed accounts), or of those `only` among them; those still young stay queued.
@@ -158,7 +163,7 @@ def collect_orphans(
     return removed
 
 
-def sweep(store: References, blobs: FileBlobStore, min_age: float, remove: bool = True) -> int:
+def sweep(store: References, blobs: BlobStore, min_age: float, remove: bool = True) -> int:
     """Remove every blob file older than min_age that no row references: what a failed or
     killed transaction wrote and never referenced. Reads the whole directory. Without
     `remove`, only counts them."""

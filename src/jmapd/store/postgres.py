@@ -24,6 +24,7 @@ from psycopg.errors import DeadlockDetected, LockNotAvailable, SerializationFail
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .base import Busy
+from .blobs import BLOB_ID, FileBlobStore, blob_id_for
 from .sql import Cursor, SQLStore
 
 CHANNEL = "jmapd_state"
@@ -156,3 +157,74 @@ class PostgresStore(SQLStore):
 
     def close(self) -> None:
         self.pool.close()
+
+
+class PostgresBlobStore:
+    """Blob bytes in the database (table blob_data), so several nodes need no shared
+    directory. A blob left in files by an earlier deployment (`fallback`) is still read."""
+
+    def __init__(self, store: PostgresStore, fallback: FileBlobStore | None = None) -> None:
+        self.pool = store.pool
+        self.fallback = fallback
+
+    def put(self, data: bytes) -> str:
+        blob_id = blob_id_for(data)
+        now = time.time()
+        with self.pool.connection() as conn, conn.transaction():
+            # A fresh `written` keeps a concurrent removal away (as a file's mtime does).
+            found = conn.execute(
+                "UPDATE blob_data SET written = %s WHERE blob_id = %s", (now, blob_id)
+            ).rowcount
+            if not found:
+                conn.execute(
+                    "INSERT INTO blob_data (blob_id, data, written) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (blob_id) DO UPDATE SET written = excluded.written",
+                    (blob_id, data, now),
+                )
+        return blob_id
+
+    def read(self, blob_id: str) -> bytes | None:
+        if not BLOB_ID.fullmatch(blob_id):
+            return None
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT data FROM blob_data WHERE blob_id = %s", (blob_id,))
+            found = row.fetchone()
+        if found is not None:
+            return bytes(found[0])
+        return self.fallback.read(blob_id) if self.fallback else None
+
+    def exists(self, blob_id: str) -> bool:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT 1 FROM blob_data WHERE blob_id = %s", (blob_id,))
+            if row.fetchone() is not None:
+                return True
+        return self.fallback.exists(blob_id) if self.fallback else False
+
+    def path(self, blob_id: str) -> str | None:
+        return None
+
+    def remove_unused(self, blob_id: str, referenced: Callable[[], bool], min_age: float) -> str:
+        """In one transaction: the row goes if it is old and no reference to it exists (a
+        reference committed meanwhile is seen, or waits on the row lock)."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT written FROM blob_data WHERE blob_id = %s FOR UPDATE", (blob_id,)
+            ).fetchone()
+            if row is None:
+                return "missing"
+            if row[0] > time.time() - min_age:
+                return "young"
+            if referenced():
+                return "referenced"
+            gone = conn.execute(
+                "DELETE FROM blob_data b WHERE blob_id = %s "
+                "AND NOT EXISTS (SELECT 1 FROM blobs r WHERE r.blob_id = b.blob_id)",
+                (blob_id,),
+            ).rowcount
+            return "removed" if gone else "referenced"
+
+    def blob_ids(self, stale_before: float) -> Iterator[tuple[str, float]]:
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT blob_id, written FROM blob_data").fetchall()
+        for blob_id, written in rows:
+            yield blob_id, float(written)
