@@ -62,7 +62,29 @@ SCHEMA: tuple[Option, ...] = (
         str,
         "auto",
         "Where blob bytes live: file (the blob directory), postgresql (the database's "
-        "blob_data table) or auto: postgresql when the database is and blob_dir is not set.",
+        "blob_data table), s3 (an S3-compatible bucket: the s3_* options) or auto: "
+        "postgresql when the database is and blob_dir is not set, else file.",
+    ),
+    Option("s3_bucket", str, "", "blob_store s3: the bucket (it must exist)."),
+    Option("s3_prefix", str, "jmapd", "blob_store s3: the prefix of every key."),
+    Option(
+        "s3_endpoint",
+        str,
+        "",
+        "blob_store s3: the endpoint URL (MinIO, Garage, …); empty for AWS.",
+    ),
+    Option("s3_region", str, "", "blob_store s3: the region; empty for boto3's default."),
+    Option(
+        "s3_access_key",
+        str,
+        "",
+        "blob_store s3: the access key id; empty for boto3's own (AWS_ACCESS_KEY_ID, roles).",
+    ),
+    Option(
+        "s3_secret_key",
+        str,
+        "",
+        "blob_store s3: the secret key; empty for boto3's own (AWS_SECRET_ACCESS_KEY).",
     ),
     Option(
         "blob_dir",

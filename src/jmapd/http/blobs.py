@@ -44,6 +44,7 @@ async def upload(server: Server, user: User, request: Request, data: bytes) -> d
         with server.store.write(account_id) as txn:
             expires = time.time() + server.config.upload_ttl
             txn.add_upload(blob_id, len(data), user.account_id, expires)
+        server.blobs.ensure(blob_id, data)  # should a removal of the same bytes have raced
         return blob_id
 
     blob_id = await anyio.to_thread.run_sync(store)

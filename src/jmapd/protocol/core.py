@@ -58,9 +58,14 @@ def blob_copy(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                 found[blob_id] = (blob_id, size)
                 continue
             data = read_blob(ctx.blobs, txn, blob_id, user)  # e.g. an Email's body part
-            found[blob_id] = None if data is None else (stored_blob(ctx.blobs, blob_id, data),
-                                                        len(data))  # fmt: skip
-    copied, not_copied = {}, {}
+            if data is None:
+                found[blob_id] = None
+                continue
+            kept = stored_blob(ctx.blobs, blob_id, data)
+            ctx.keep(kept, data)
+            found[blob_id] = (kept, len(data))
+    copied: dict[str, str] = {}
+    not_copied: dict[str, Any] = {}
     with ctx.write(a["accountId"]) as txn:
         for blob_id, stored in found.items():
             if stored is None:

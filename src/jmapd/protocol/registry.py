@@ -72,6 +72,7 @@ class Context:
     created_ids: dict[str, str] = field(default_factory=dict)
     changed: dict[str, dict[str, int]] = field(default_factory=dict)
     args: dict[str, Any] = field(default_factory=dict)  # the current method's parsed arguments
+    after_commit: list[Callable[[], None]] = field(default_factory=list)  # after the next write
 
     def resolve_creation_id(self, creation_id: str) -> str | None:
         return self.created_ids.get(creation_id)
@@ -99,6 +100,13 @@ class Context:
             yield txn
         if txn.changed:
             self.changed.setdefault(account_id, {}).update(txn.changed)
+        work, self.after_commit = self.after_commit, []
+        for then in work:
+            then()
+
+    def keep(self, blob_id: str, data: bytes) -> None:
+        """The bytes of a blob the next write references: made sure of after its commit."""
+        self.after_commit.append(lambda: self.blobs.ensure(blob_id, data))
 
 
 class Registry:

@@ -51,4 +51,13 @@ def open_blobs(config: Config, store: SQLStore) -> BlobStore:
         return PostgresBlobStore(store, FileBlobStore(legacy) if legacy.is_dir() else None)
     if kind == "file":
         return FileBlobStore(blob_directory(config))
-    raise ValueError(f"unknown blob_store {kind!r}: auto, file or postgresql")
+    if kind == "s3":
+        from .s3 import S3BlobStore
+
+        if not config.s3_bucket:
+            raise ValueError("blob_store s3 needs s3_bucket")
+        return S3BlobStore(
+            str(config.s3_bucket), str(config.s3_prefix), str(config.s3_endpoint),
+            str(config.s3_region), str(config.s3_access_key), str(config.s3_secret_key),
+        )  # fmt: skip
+    raise ValueError(f"unknown blob_store {kind!r}: auto, file, postgresql or s3")

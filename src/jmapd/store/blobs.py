@@ -69,6 +69,10 @@ class FileBlobStore:
     def exists(self, blob_id: str) -> bool:
         return self.path(blob_id) is not None
 
+    def ensure(self, blob_id: str, data: bytes) -> None:
+        if not self.exists(blob_id):
+            self.put(data)
+
     def path(self, blob_id: str) -> str | None:
         if not BLOB_ID.fullmatch(blob_id):
             return None

@@ -183,6 +183,10 @@ class PostgresBlobStore:
                 )
         return blob_id
 
+    def ensure(self, blob_id: str, data: bytes) -> None:
+        if not self.exists(blob_id):
+            self.put(data)
+
     def read(self, blob_id: str) -> bytes | None:
         if not BLOB_ID.fullmatch(blob_id):
             return None

@@ -332,7 +332,9 @@ def prepare_create(ctx: Context, account_id: str, given: dict[str, Any]) -> Pars
     if sum(len(data or b"") for data in loaded.values()) > MAX_ATTACHMENTS:  # derived blobs
         raise SetError("tooLarge", "the attachments are over maxSizeAttachmentsPerEmail",
                        ["attachments"], maxSize=MAX_ATTACHMENTS)  # fmt: skip
-    return parse(ctx.blobs.put(raw), raw)
+    blob_id = ctx.blobs.put(raw)
+    ctx.keep(blob_id, raw)
+    return parse(blob_id, raw)
 
 
 def _parts(value: Any) -> list[Any]:

@@ -68,7 +68,10 @@ def prepare_import(ctx: Context, account_id: str, given: dict[str, Any]) -> Pars
     if raw is None:
         raise invalid_properties(f"no blob {blob_id} in this account", "blobId")
     # A message attached to another (a derived blob) is stored in its own right.
-    return parse(stored_blob(ctx.blobs, blob_id, raw), raw)
+    stored = stored_blob(ctx.blobs, blob_id, raw)
+    if stored != blob_id:
+        ctx.keep(stored, raw)
+    return parse(stored, raw)
 
 
 def import_one(
