@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from bench.fill import PY, jmapd_env
+from bench.machine import scratch_database
 from bench.server import JmapdServer
 
 USER, PASSWORD = "crash@localhost", "crash-password"
@@ -252,23 +253,11 @@ def main() -> None:
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json")
     args = parser.parse_args()
-    database = ""
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.backend == "postgresql":
-            import psycopg
-
-            name = f"jmapd_bench_crash_{secrets.token_hex(4)}"
-            with psycopg.connect(args.server, autocommit=True) as admin:
-                admin.execute(f"CREATE DATABASE {name}")
-            database = args.server.rsplit("/", 1)[0] + "/" + name
-        try:
-            totals = run(args.runs, args.seconds, args.clients, Path(tmp) / "data", database)
-        finally:
-            if database:
-                import psycopg
-
-                with psycopg.connect(args.server, autocommit=True) as admin:
-                    admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(args.backend, args.server, "jmapd_bench_crash") as database,
+    ):
+        totals = run(args.runs, args.seconds, args.clients, Path(tmp) / "data", database)
     print(f"totals ({args.backend}): {totals}")
     if args.json:
         Path(args.json).write_text(json.dumps({"backend": args.backend, **totals}, indent=2))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 import tempfile
 import time
@@ -180,6 +179,7 @@ def fuzz(base: str, auth: tuple[str, str], account_id: str, examples: int) -> di
 def main() -> None:
     from bench.crash import cli
     from bench.fill import jmapd_env
+    from bench.machine import scratch_database
     from bench.server import JmapdServer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -189,15 +189,10 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     user, password = "fuzz@localhost", "fuzz-password"
-    with tempfile.TemporaryDirectory() as tmp:
-        database = ""
-        if args.backend == "postgresql":
-            import psycopg
-
-            name = f"jmapd_bench_fuzz_{secrets.token_hex(4)}"
-            with psycopg.connect(args.server, autocommit=True) as admin:
-                admin.execute(f"CREATE DATABASE {name}")
-            database = args.server.rsplit("/", 1)[0] + "/" + name
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(args.backend, args.server, "jmapd_bench_fuzz") as database,
+    ):
         data = Path(tmp) / "data"
         cli(data, database, "account", "add", user, "--password", password)
         server = JmapdServer(["--data", str(data)] + (["--database", database] if database
@@ -211,11 +206,6 @@ def main() -> None:
             counts["seconds"] = round(time.monotonic() - started)
         finally:
             server.stop()
-            if database:
-                import psycopg
-
-                with psycopg.connect(args.server, autocommit=True) as admin:
-                    admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     print(f"{args.backend}: {counts}, 5xx and serverFail: 0")
     if args.json:
         Path(args.json).write_text(json.dumps({"backend": args.backend, **counts}, indent=2))

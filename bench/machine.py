@@ -3,9 +3,12 @@ from /proc (to report CPU per request and to reject runs other processes disturb
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import secrets
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -49,3 +52,21 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor()
+
+
+@contextlib.contextmanager
+def scratch_database(backend: str, server: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on `server` (its URL), dropped afterwards; "" for SQLite."""
+    if backend != "postgresql":
+        yield ""
+        return
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

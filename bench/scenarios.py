@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import uvloop
 
 from bench.corpus import MARKER
@@ -39,8 +38,8 @@ from bench.loadgen import run
 from bench.machine import cpu_model
 from bench.search import (
     call,
+    filled,
     inbox_of,
-    prepare,
     rss,
     size_mb,
     storage,
@@ -120,16 +119,13 @@ def one_setup(backend: str, n: int, workers: int, args: argparse.Namespace,
         fill_server = JmapdServer(database_flags(data, database), jmapd_env())
         try:
             fill_server.wait_ready()
-            _, filled = prepare(fill_server, data, n, args.seed)
+            _, fill_record = filled(fill_server, data, database, n, args.seed)
         finally:
             fill_server.stop()
-        if database:
-            with psycopg.connect(database, autocommit=True) as db:
-                db.execute("VACUUM ANALYZE")
         env = jmapd_env() | {"JMAPD_WORKERS": str(workers)}
         server = JmapdServer(database_flags(data, database), env)
         out: dict[str, Any] = {"backend": backend, "messages": n, "workers": workers,
-                               "fill": filled, "data_mb": round(size_mb(data), 1)}  # fmt: skip
+                               "fill": fill_record, "data_mb": round(size_mb(data), 1)}  # fmt: skip
         try:
             server.wait_ready()
             api_url = server.url + "/jmap/api"

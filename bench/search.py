@@ -316,6 +316,18 @@ def prepare(server: JmapdServer, data: Path, n: int, seed: int) -> tuple[str, di
     return account_id, done | {"reused": False}
 
 
+def filled(
+    server: JmapdServer, data: Path, database: str, n: int, seed: int
+) -> tuple[str, dict[str, Any]]:
+    """prepare(), then on PostgreSQL what autovacuum does shortly after a bulk import:
+    statistics (VACUUM ANALYZE)."""
+    account_id, done = prepare(server, data, n, seed)
+    if database:
+        with psycopg.connect(database, autocommit=True) as db:
+            db.execute("VACUUM ANALYZE")
+    return account_id, done
+
+
 def one_run(backend: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print(f"\n{backend}, N = {n}:", flush=True)
     with storage(backend, n, args, tmp) as (data, database):
@@ -323,11 +335,8 @@ def one_run(backend: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[s
         server = JmapdServer(database_flags(data, database), jmapd_env())
         try:
             server.wait_ready()
-            account_id, filled = prepare(server, data, n, args.seed)
-            if database:  # what autovacuum does shortly after a bulk import: statistics
-                with psycopg.connect(database, autocommit=True) as db:
-                    db.execute("VACUUM ANALYZE")
-            out: dict[str, Any] = {"backend": backend, "messages": n, "fill": filled}
+            account_id, fill_record = filled(server, data, database, n, args.seed)
+            out: dict[str, Any] = {"backend": backend, "messages": n, "fill": fill_record}
             out["rss_mb_after_fill"] = rss(server)
             out["data_mb"] = size_mb(data)
             if database:

@@ -317,33 +317,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from .backup import BackupError, backup
+    """Backup to, or restore from, a directory (backup.py), saying what it moved."""
+    from . import backup as backups
 
     config = load_config(args)
     store = open_store(config)
+    blobs, directory = blobs_of(config, store), Path(args.directory)
+
+    def say(line: str) -> None:
+        print(f"  {line}", file=sys.stderr)
+
     try:
-        counts = backup(store, blobs_of(config, store), Path(args.directory),
-                        lambda line: print(f"  {line}", file=sys.stderr))  # fmt: skip
-    except BackupError as e:
+        if args.command == "backup":
+            counts, done = backups.backup(store, blobs, directory, say), "backed up"
+        else:
+            counts = backups.restore(store, blobs, directory, say, lambda s: reindex(s, config))
+            done = "restored"
+    except backups.BackupError as e:
         raise UsageError(str(e)) from None
-    print(f"jmapd: backed up {counts['accounts']} accounts, {counts['records']} records and "
-          f"{counts['blob files']} blob files to {args.directory}")  # fmt: skip
-    return 0
-
-
-def cmd_restore(args: argparse.Namespace) -> int:
-    from .backup import BackupError, restore
-
-    config = load_config(args)
-    store = open_store(config)
-    try:
-        counts = restore(store, blobs_of(config, store), Path(args.directory),
-                         lambda line: print(f"  {line}", file=sys.stderr),
-                         lambda s: reindex(s, config))  # fmt: skip
-    except BackupError as e:
-        raise UsageError(str(e)) from None
-    print(f"jmapd: restored {counts['accounts']} accounts, {counts['records']} records and "
-          f"{counts['blob files']} blob files from {args.directory}")  # fmt: skip
+    where = "to" if args.command == "backup" else "from"
+    print(f"jmapd: {done} {counts['accounts']} accounts, {counts['records']} records and "
+          f"{counts['blob files']} blob files {where} {args.directory}")  # fmt: skip
     return 0
 
 
@@ -405,14 +399,14 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(rebuild)
     rebuild.add_argument("address", nargs="*", help="the accounts (all when none is named)")
     rebuild.set_defaults(run=cmd_reindex)
-    for name, run, help in (
-        ("backup", cmd_backup, "copy everything, consistently, while the server runs"),
-        ("restore", cmd_restore, "restore a backup into an empty data directory or database"),
+    for name, help in (
+        ("backup", "copy everything, consistently, while the server runs"),
+        ("restore", "restore a backup into an empty data directory or database"),
     ):
         command = sub.add_parser(name, help=help)
         add_config_flags(command)
         command.add_argument("directory")
-        command.set_defaults(run=run)
+        command.set_defaults(run=cmd_backup)
     check = sub.add_parser("check", help="verify counts, threads, index, blobs and states")
     add_config_flags(check)
     check.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from tests.conftest import Client, Server
 
@@ -220,10 +222,10 @@ def test_eventsource_needs_authentication(server: Server, alice: Client) -> None
     assert r.headers["content-type"] == "application/problem+json"
 
 
-def test_changes_made_by_another_process_are_pushed(tmp_path: Any) -> None:
-    """Two jmapd processes on one data directory (as several workers or nodes are): an event
-    source on one hears of changes committed through the other (the bus polls the store's
-    states), in order, up to the newest."""
+@pytest.fixture
+def two_processes(tmp_path: Path) -> Iterator[tuple[Client, Client, str]]:
+    """Two jmapd processes on one data directory (as several workers or nodes are): a client
+    of each for one user, and the user's account id."""
     from tests.conftest import jmapd, start_server, stop_server
 
     jmapd(tmp_path, "account", "add", "hal@example.com", "--password", "hal-secret")
@@ -231,53 +233,55 @@ def test_changes_made_by_another_process_are_pushed(tmp_path: Any) -> None:
     first = start_server(tmp_path)
     second = start_server(tmp_path)
     try:
-        listener = first.client_with(("hal@example.com", "hal-secret"))
-        writer = second.client_with(("hal@example.com", "hal-secret"))
-        states = []
-        with connect(listener, types="Note", closeafter="no", ping="1") as events:
-            for i in range(5):
-                result = writer.ok(
-                    "Note/set", {"accountId": hal_id, "create": {"n": {"title": f"w{i}"}}}
-                )
-                states.append(result["newState"])
-            seen = []
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and (not seen or seen[-1] != states[-1]):
-                name, data = events.next()
-                if name == "state":
-                    seen.append(data["changed"][hal_id]["Note"])
-        assert seen[-1] == states[-1]
-        assert [int(s) for s in seen] == sorted(int(s) for s in seen)  # never backwards
+        yield (
+            first.client_with(("hal@example.com", "hal-secret")),
+            second.client_with(("hal@example.com", "hal-secret")),
+            hal_id,
+        )
     finally:
         stop_server(second)
         stop_server(first)
 
 
-def test_a_change_in_another_worker_is_pushed_at_once(tmp_path: Any) -> None:
+def test_changes_made_by_another_process_are_pushed(
+    two_processes: tuple[Client, Client, str],
+) -> None:
+    """An event source on one process hears of changes committed through the other, in
+    order, up to the newest."""
+    listener, writer, hal_id = two_processes
+    states = []
+    with connect(listener, types="Note", closeafter="no", ping="1") as events:
+        for i in range(5):
+            result = writer.ok(
+                "Note/set", {"accountId": hal_id, "create": {"n": {"title": f"w{i}"}}}
+            )
+            states.append(result["newState"])
+        seen = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (not seen or seen[-1] != states[-1]):
+            name, data = events.next()
+            if name == "state":
+                seen.append(data["changed"][hal_id]["Note"])
+    assert seen[-1] == states[-1]
+    assert [int(s) for s in seen] == sorted(int(s) for s in seen)  # never backwards
+
+
+def test_a_change_in_another_worker_is_pushed_at_once(
+    two_processes: tuple[Client, Client, str],
+) -> None:
     """Issue 11/13: the workers of one data directory tell each other of their commits (on
     PostgreSQL by NOTIFY, on SQLite by datagrams between them), so a change reaches an event
     source held by another worker in milliseconds, not at the next poll (5 s)."""
-    from tests.conftest import jmapd, start_server, stop_server
-
-    jmapd(tmp_path, "account", "add", "kim@example.com", "--password", "kim-secret")
-    (kim_id,) = [line.split()[0] for line in jmapd(tmp_path, "account", "list").splitlines()]
-    first = start_server(tmp_path)
-    second = start_server(tmp_path)
-    try:
-        listener = first.client_with(("kim@example.com", "kim-secret"))
-        writer = second.client_with(("kim@example.com", "kim-secret"))
-        with connect(listener, types="Note", closeafter="no") as events:
-            latencies = []
-            for i in range(5):
-                started = time.monotonic()
-                result = writer.ok(
-                    "Note/set", {"accountId": kim_id, "create": {"n": {"title": f"w{i}"}}}
-                )
-                name, data = events.next()
-                latencies.append(time.monotonic() - started)
-                assert name == "state"
-                assert data["changed"][kim_id]["Note"] == result["newState"]
-        assert sorted(latencies)[2] < 1.0, latencies  # the poll would take up to 5 s
-    finally:
-        stop_server(second)
-        stop_server(first)
+    listener, writer, hal_id = two_processes
+    latencies = []
+    with connect(listener, types="Note", closeafter="no") as events:
+        for i in range(5):
+            started = time.monotonic()
+            result = writer.ok(
+                "Note/set", {"accountId": hal_id, "create": {"n": {"title": f"w{i}"}}}
+            )
+            name, data = events.next()
+            latencies.append(time.monotonic() - started)
+            assert name == "state"
+            assert data["changed"][hal_id]["Note"] == result["newState"]
+    assert sorted(latencies)[2] < 1.0, latencies  # the poll would take up to 5 s

@@ -30,7 +30,21 @@ def blob_id_for(data: bytes) -> str:
     return "B" + hashlib.sha256(data).hexdigest()
 
 
-class FileBlobStore:
+class Ensuring:
+    """BlobStore.ensure, for any store with put and exists."""
+
+    def put(self, data: bytes) -> str:
+        raise NotImplementedError
+
+    def exists(self, blob_id: str) -> bool:
+        raise NotImplementedError
+
+    def ensure(self, blob_id: str, data: bytes) -> None:
+        if not self.exists(blob_id):
+            self.put(data)
+
+
+class FileBlobStore(Ensuring):
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
@@ -68,10 +82,6 @@ class FileBlobStore:
 
     def exists(self, blob_id: str) -> bool:
         return self.path(blob_id) is not None
-
-    def ensure(self, blob_id: str, data: bytes) -> None:
-        if not self.exists(blob_id):
-            self.put(data)
 
     def path(self, blob_id: str) -> str | None:
         if not BLOB_ID.fullmatch(blob_id):

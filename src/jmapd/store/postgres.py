@@ -24,7 +24,7 @@ from psycopg.errors import DeadlockDetected, LockNotAvailable, SerializationFail
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .base import Busy
-from .blobs import BLOB_ID, FileBlobStore, blob_id_for
+from .blobs import BLOB_ID, Ensuring, FileBlobStore, blob_id_for
 from .sql import Cursor, SQLStore
 
 CHANNEL = "jmapd_state"
@@ -159,7 +159,7 @@ class PostgresStore(SQLStore):
         self.pool.close()
 
 
-class PostgresBlobStore:
+class PostgresBlobStore(Ensuring):
     """Blob bytes in the database (table blob_data), so several nodes need no shared
     directory. A blob left in files by an earlier deployment (`fallback`) is still read."""
 
@@ -182,10 +182,6 @@ class PostgresBlobStore:
                     (blob_id, data, now),
                 )
         return blob_id
-
-    def ensure(self, blob_id: str, data: bytes) -> None:
-        if not self.exists(blob_id):
-            self.put(data)
 
     def read(self, blob_id: str) -> bytes | None:
         if not BLOB_ID.fullmatch(blob_id):

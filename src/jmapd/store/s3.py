@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .blobs import BLOB_ID, blob_id_for
+from .blobs import BLOB_ID, Ensuring, blob_id_for
 
 
-class S3BlobStore:
+class S3BlobStore(Ensuring):
     def __init__(
         self, bucket: str, prefix: str = "", endpoint_url: str = "", region: str = "",
         access_key: str = "", secret_key: str = "",
@@ -75,10 +75,6 @@ class S3BlobStore:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data,
                                    Metadata={"written": now})  # fmt: skip
         return blob_id
-
-    def ensure(self, blob_id: str, data: bytes) -> None:
-        if not self.exists(blob_id):
-            self.put(data)
 
     def read(self, blob_id: str) -> bytes | None:
         from botocore.exceptions import ClientError

@@ -4,7 +4,8 @@
 -- blob_orphans for housekeeping to remove its file. The counts of existing mail are taken
 -- from the Email records (the message's blobId and, for messages stored before body parts
 -- were derived, each part's); a blob no live record uses loses its row now, and its file
--- goes with the next sweep of the blob directory.
+-- goes with the next sweep of the blob directory. The counts are set by 0005
+-- (common to both dialects), from the table of uses made here.
 ALTER TABLE blobs ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
 
 CREATE TEMP TABLE used_blobs AS
@@ -14,19 +15,3 @@ WHERE r.type = 'Email' AND r.destroyed = 0 AND t.key = 'blobId' AND t.type = 'te
 GROUP BY r.account_id, t.atom;
 
 CREATE INDEX temp.used_blobs_key ON used_blobs (account_id, blob_id);
-
-UPDATE blobs SET refs = coalesce(
-    (SELECT n FROM used_blobs u WHERE u.account_id = blobs.account_id AND u.blob_id = blobs.blob_id),
-    0)
-WHERE uploader = '';
-
-DELETE FROM blobs WHERE uploader = '' AND refs = 0;
-
-DROP TABLE used_blobs;
-
--- Blobs whose last reference went: their files are removed by housekeeping (only when still
--- no row references them, and not while young: a new upload may be racing).
-CREATE TABLE blob_orphans (
-    blob_id TEXT PRIMARY KEY,
-    since DOUBLE PRECISION NOT NULL
-);
