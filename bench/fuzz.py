@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 CORE, MAIL = "urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"
+CHUNK = 5000
 
 GET = ["accountId", "ids", "properties"]
 BODY = ["bodyProperties", "fetchTextBodyValues", "fetchHTMLBodyValues", "fetchAllBodyValues",
@@ -142,9 +143,11 @@ def requests(account_id: str, known_ids: list[str]) -> st.SearchStrategy[dict[st
     return st.fixed_dictionaries({"using": using, "methodCalls": calls})
 
 
-def fuzz(base: str, auth: tuple[str, str], account_id: str, examples: int) -> dict[str, Any]:
-    """Send `examples` generated requests; raise AssertionError (shrunk by hypothesis) on a
-    5xx or a serverFail."""
+def fuzz(
+    base: str, auth: tuple[str, str], account_id: str, examples: int, run: int = 0
+) -> dict[str, Any]:
+    """Send `examples` generated requests (run number `run` draws other ones); raise
+    AssertionError (shrunk by hypothesis) on a 5xx or a serverFail."""
     counts = {"requests": 0, "method calls": 0, "status 200": 0, "status 4xx": 0}
     with httpx.Client(base_url=base, auth=auth, timeout=60) as http:
         known = http.post(
@@ -156,7 +159,8 @@ def fuzz(base: str, auth: tuple[str, str], account_id: str, examples: int) -> di
         ).json()
         known_ids = [m["id"] for m in known["methodResponses"][0][1]["list"]]
 
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+        @seed(run)
+        @settings(max_examples=examples, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         @given(request=requests(account_id, known_ids))
         def one(request: dict[str, Any]) -> None:
@@ -201,8 +205,15 @@ def main() -> None:
             server.wait_ready()
             account = httpx.get(server.url + "/jmap/session", auth=(user, password)).json()[
                 "primaryAccounts"][MAIL]  # fmt: skip
-            started = time.monotonic()
-            counts = fuzz(server.url, (user, password), account, args.examples)
+            started, counts = time.monotonic(), {}
+            # In runs of CHUNK (hypothesis keeps what it generated for a run): each run its
+            # own seed, progress after each.
+            for run in range(0, args.examples, CHUNK):
+                size = min(CHUNK, args.examples - run)
+                got = fuzz(server.url, (user, password), account, size, run // CHUNK)
+                counts = {k: counts.get(k, 0) + v for k, v in got.items()}
+                print(f"  {counts['requests']} requests, {time.monotonic() - started:.0f} s: "
+                      f"no 5xx, no serverFail", flush=True)  # fmt: skip
             counts["seconds"] = round(time.monotonic() - started)
         finally:
             server.stop()

@@ -28,14 +28,18 @@ class Events:
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
         self.lines = response.iter_lines()
+        self.last_id: str | None = None
 
     def next(self) -> tuple[str, Any]:
-        """The next event as (name, data); comments come as ("comment", text)."""
+        """The next event as (name, data); comments come as ("comment", text). The last id
+        seen is kept in `last_id`."""
         fields: dict[str, str] = {}
         comment = None
         for line in self.lines:
             if line == "":
                 if fields:
+                    if "id" in fields:
+                        self.last_id = fields["id"]
                     return fields.get("event", "message"), orjson.loads(fields["data"])
                 if comment is not None:
                     return "comment", comment
@@ -54,11 +58,15 @@ class Events:
 
 @contextlib.contextmanager
 def connect(
-    client: Client, types: str = "*", closeafter: str = "state", ping: str = "0"
-) -> Iterator[Events]:
+    client: Client, types: str = "*", closeafter: str = "state", ping: str = "0",
+    last_event_id: str | None = None,
+) -> Iterator[Events]:  # fmt: skip
     """Connect and wait for the opening comment, so the server has subscribed us."""
     url = eventsource_url(client, types, closeafter, ping)
-    with client.http.stream("GET", url, timeout=httpx.Timeout(10, read=5)) as response:
+    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+    with client.http.stream(
+        "GET", url, timeout=httpx.Timeout(10, read=5), headers=headers
+    ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         assert "content-encoding" not in response.headers
@@ -285,3 +293,31 @@ def test_a_change_in_another_worker_is_pushed_at_once(
             assert name == "state"
             assert data["changed"][hal_id]["Note"] == result["newState"]
     assert sorted(latencies)[2] < 1.0, latencies  # the poll would take up to 5 s
+
+
+def test_a_reconnecting_client_learns_what_it_missed(alice: Client, ids: dict[str, str]) -> None:
+    """Issue 13 (RFC 8620 §7.3, the EventSource spec's Last-Event-ID): every state event has
+    an id; reconnecting with it, a client is told at once of what moved while it was away,
+    and of nothing when nothing did."""
+    account = ids["alice"]
+    with connect(alice, types="Note", closeafter="no", ping="1") as events:
+        state = create_note(alice, account)
+        name, data = events.next()
+        assert name == "state" and data["changed"][account]["Note"] == state
+        last_id = events.last_id
+    assert last_id
+    # Nothing moved: the reconnected stream has no state event, only its pings.
+    with connect(alice, types="Note", closeafter="no", ping="1", last_event_id=last_id) as events:
+        assert events.next() == ("ping", {"interval": 1})
+    # Something moved while away: told at once, with a new id.
+    missed = create_note(alice, account)
+    with connect(alice, types="Note", closeafter="no", ping="1", last_event_id=last_id) as events:
+        name, data = events.next()
+        assert (name, data["changed"][account]["Note"]) == ("state", missed)
+        assert events.last_id and events.last_id != last_id
+    # A malformed id is as good as none known: every current state is told.
+    with connect(
+        alice, types="Note", closeafter="no", ping="1", last_event_id="garbage!"
+    ) as events:
+        name, data = events.next()
+        assert (name, data["changed"][account]["Note"]) == ("state", missed)

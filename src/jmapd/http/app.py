@@ -239,7 +239,7 @@ def routes(server: Server) -> list[Route]:
         server.check_slot(user, "event sources", config.max_event_sources, "event sources")
         events = stream(
             server.bus, list(user.access), server.store.states, wanted, close_after, ping,
-            still_valid, config.credential_check_interval,
+            still_valid, config.credential_check_interval, request.headers.get("last-event-id"),
         )  # fmt: skip
 
         async def counted() -> AsyncIterator[bytes]:

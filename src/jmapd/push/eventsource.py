@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,7 +31,34 @@ def parse_params(params: Any) -> tuple[set[str] | None, bool, int]:
     return wanted, closeafter == "state", max(interval, MIN_PING) if interval else 0
 
 
-def state_event(changes: dict[str, dict[str, str]], wanted: set[str] | None) -> bytes | None:
+Known = dict[str, dict[str, str]]  # accountId → type → the state the client was told
+
+
+def event_id(known: Known) -> bytes:
+    """The states a client has been told, as the event's id: sent back as Last-Event-ID by a
+    reconnecting EventSource, it says what the client missed (no state kept on the server)."""
+    return base64.urlsafe_b64encode(orjson.dumps(known)).rstrip(b"=")
+
+
+def parse_event_id(value: str | None) -> Known:
+    """What a Last-Event-ID says the client was told; nothing for anything malformed."""
+    if not value or len(value) > 65536:
+        return {}
+    try:
+        known = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return {}
+    if not isinstance(known, dict) or not all(
+        isinstance(types, dict) and all(isinstance(s, str) for s in types.values())
+        for types in known.values()
+    ):
+        return {}
+    return known
+
+
+def state_event(changes: Known, wanted: set[str] | None, known: Known) -> bytes | None:
+    """A StateChange event of the changes the client is interested in (with an id telling
+    all it has been told, `known`, updated here), or None."""
     if wanted is not None:
         changes = {
             a: {t: s for t, s in types.items() if t in wanted} for a, types in changes.items()
@@ -38,8 +66,27 @@ def state_event(changes: dict[str, dict[str, str]], wanted: set[str] | None) -> 
         changes = {a: types for a, types in changes.items() if types}
     if not changes:
         return None
+    for account_id, types in changes.items():
+        known.setdefault(account_id, {}).update(types)
     body = orjson.dumps({"@type": "StateChange", "changed": changes})
-    return b"event: state\ndata: " + body + b"\n\n"
+    return b"event: state\nid: " + event_id(known) + b"\ndata: " + body + b"\n\n"
+
+
+def current(states: States, wanted: set[str] | None) -> Known:
+    return {a: {t: str(s) for t, s in types.items() if wanted is None or t in wanted}
+            for a, types in states.items()}  # fmt: skip
+
+
+def missed(known: Known, now: Known) -> Known:
+    """The states that moved since the client was told `known` (RFC 8620 §7.3: a client
+    reconnecting with Last-Event-ID learns at once what changed while it was away)."""
+    out: Known = {}
+    for account_id, types in now.items():
+        told = known.get(account_id, {})
+        moved = {t: s for t, s in types.items() if told.get(t) != s}
+        if moved:
+            out[account_id] = moved
+    return out
 
 
 async def stream(
@@ -51,16 +98,29 @@ async def stream(
     ping: int,
     still_valid: Callable[[], bool] = lambda: True,
     check_every: float = 10,
+    last_event_id: str | None = None,
 ) -> AsyncIterator[bytes]:
     """The events for the user's accounts, until the client leaves (or the first state event
     with closeafter=state), or until its credential is no longer valid (revoked, password
-    changed, account removed), which `still_valid` is asked every `check_every` seconds."""
+    changed, account removed), which `still_valid` is asked every `check_every` seconds.
+    Reconnecting with the Last-Event-ID of the last event it had, a client is first told
+    what moved since."""
     loop = asyncio.get_running_loop()
     queue = bus.subscribe(account_ids)
     try:
         # Subscribed first, then primed: a change committed in between is still announced.
-        bus.prime(await anyio.to_thread.run_sync(load_states, account_ids))
+        states = await anyio.to_thread.run_sync(load_states, account_ids)
+        bus.prime(states)
+        now = current(states, wanted)
+        # Every event's id tells every state the client knows (all of them, from now on).
+        told = {a: t for a, t in parse_event_id(last_event_id).items() if a in account_ids}
+        known = now if last_event_id is None else told
         yield b": jmapd event source\n\n"
+        catch_up = state_event(missed(known, now), wanted, known) if known is not now else None
+        if catch_up is not None:
+            yield catch_up
+            if close_after:
+                return
         # A ping is due `ping` seconds after the last event sent, not the last change seen.
         due = loop.time() + ping
         check = loop.time() + check_every
@@ -77,7 +137,7 @@ async def stream(
                     yield b"event: ping\ndata: " + orjson.dumps({"interval": ping}) + b"\n\n"
                     due = loop.time() + ping
                 continue
-            event = state_event(changes, wanted)
+            event = state_event(changes, wanted, known)
             if event is not None:
                 yield event
                 if close_after:
