@@ -20,7 +20,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from ..config import Config
 from ..protocol.errors import RequestError
@@ -29,6 +30,9 @@ from ..protocol.request import needs_store, parse_request, run
 from ..push.bus import Bus, catch_up, poll
 from ..push.eventsource import parse_params, stream
 from ..push.local import LocalFanout
+from ..push.websocket import POLICY_VIOLATION
+from ..push.websocket import Connection as WebSocketConnection
+from ..push.websocket import serve as serve_websocket
 from ..store import open_blobs, open_store
 from ..store.base import Busy
 from ..store.blobs import collect_orphans, sweep
@@ -126,6 +130,29 @@ class Server:
         if self.fanout is not None:
             self.fanout.send(changed)
 
+    async def process(
+        self, user: User, body: bytes, content_type: str, notes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One JMAP request (RFC 8620 §3.3) from its body: parsed, run on the engine's
+        threads (or at once when no call needs the store), its changes announced."""
+        parsed = parse_request(body, content_type, self.registry,
+                               self.config.max_calls_in_request)  # fmt: skip
+        notes["calls"] = [name for name, _, _ in parsed.calls]  # for the access log
+        if needs_store(parsed, self.registry):
+            ctx = self.context(user, parsed.using)
+
+            def process() -> dict[str, Any]:
+                self.load_access(user)
+                return run(ctx, parsed, self.observe_call)
+
+            result = await anyio.to_thread.run_sync(process, limiter=self.engine)
+            if ctx.changed:
+                self.announce(ctx.changed)
+        else:
+            result = run(self.context(user, parsed.using), parsed, self.observe_call)
+        result["sessionState"] = user.session_state
+        return result
+
     def observe_call(self, name: str, responses: list[tuple[str, dict[str, Any]]]) -> None:
         """Count a method call by its outcome, and the messages it stored."""
         known = name in self.registry.methods
@@ -172,7 +199,7 @@ async def read_body(request: Request, limit: int, name: str, status: int, timeou
     return b"".join(chunks)
 
 
-def routes(server: Server) -> list[Route]:
+def routes(server: Server) -> list[BaseRoute]:
     config = server.config
 
     async def well_known(request: Request) -> Response:
@@ -190,27 +217,45 @@ def routes(server: Server) -> list[Route]:
         with server.slot(user, "requests", config.max_concurrent_requests, "maxConcurrentRequests"):
             body = await read_body(request, config.max_size_request, "maxSizeRequest", 400,
                                    config.request_body_timeout)  # fmt: skip
-            parsed = parse_request(
-                body,
-                request.headers.get("content-type", ""),
-                server.registry,
-                config.max_calls_in_request,
-            )
-            request.scope.setdefault("jmapd", {})["calls"] = [n for n, _, _ in parsed.calls]
-            if needs_store(parsed, server.registry):
-                ctx = server.context(user, parsed.using)
-
-                def process() -> dict[str, Any]:
-                    server.load_access(user)
-                    return run(ctx, parsed, server.observe_call)
-
-                result = await anyio.to_thread.run_sync(process, limiter=server.engine)
-                if ctx.changed:
-                    server.announce(ctx.changed)
-            else:
-                result = run(server.context(user, parsed.using), parsed, server.observe_call)
-        result["sessionState"] = user.session_state
+            notes = request.scope.setdefault("jmapd", {})
+            result = await server.process(user, body, request.headers.get("content-type", ""),
+                                          notes)  # fmt: skip
         return JSONResponse(result)
+
+    async def websocket(socket: WebSocket) -> None:
+        """RFC 8887; a refused handshake (credentials, no "jmap" subprotocol) is a close
+        before accept, which the server answers 403."""
+        try:
+            user = await server.authenticate(socket)
+        except RequestError:
+            await socket.close(POLICY_VIOLATION)
+            return
+        if "jmap" not in socket.scope.get("subprotocols", []):
+            await socket.close(POLICY_VIOLATION)
+            return
+        await socket.accept(subprotocol="jmap")
+
+        async def answer(body: bytes) -> dict[str, Any]:
+            with server.slot(user, "requests", config.max_concurrent_requests,
+                             "maxConcurrentRequests"):  # fmt: skip
+                return await server.process(user, body, "application/json", {})
+
+        async def still_valid() -> bool:
+            try:
+                await anyio.to_thread.run_sync(server.auth.check, user)
+            except RequestError:
+                return False
+            except Exception:  # the store is unreachable: keep the connection
+                log.exception("checking a WebSocket's credential failed")
+            return True
+
+        async def states(account_ids: list[str]) -> dict[str, dict[str, int]]:
+            return await anyio.to_thread.run_sync(server.store.states, account_ids)
+
+        await serve_websocket(WebSocketConnection(
+            socket, list(user.access), answer, states, still_valid, server.bus,
+            config.max_size_request, config.credential_check_interval,
+        ))  # fmt: skip
 
     async def upload_route(request: Request) -> Response:
         user = await server.authenticate(request)
@@ -264,6 +309,7 @@ def routes(server: Server) -> list[Route]:
         Route("/jmap/upload/{accountId}/", upload_route, methods=["POST"]),
         Route("/jmap/download/{accountId}/{blobId}/{name}", download_route, methods=["GET"]),
         Route("/jmap/eventsource/", eventsource, methods=["GET"]),
+        WebSocketRoute("/jmap/ws/", websocket),
     ]
 
 

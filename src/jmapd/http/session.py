@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection, Request
 from ..config import ConfigError
 from ..protocol.errors import RequestError
 from ..protocol.registry import CORE, User
+from ..push.websocket import WEBSOCKET
 
 if TYPE_CHECKING:
     from .app import Server
@@ -109,6 +110,10 @@ def session_object(server: Server, user: User, request: Request) -> dict[str, An
     base = base_url(server, request)
     content = _content(server, user)
     assert CORE in content["capabilities"]
+    websocket = content["capabilities"].get(WEBSOCKET)
+    if websocket is not None:  # RFC 8887 §3: a ws:// or wss:// URI
+        socket_base = "ws" + base.removeprefix("http")
+        content["capabilities"][WEBSOCKET] = {**websocket, "url": socket_base + websocket["url"]}
     return {
         **content,
         "apiUrl": f"{base}/jmap/api",

@@ -56,18 +56,23 @@ def parse_event_id(value: str | None) -> Known:
     return known
 
 
+def to_tell(changes: Known, wanted: set[str] | None, known: Known) -> Known:
+    """The changes of the types the client wants, recorded in what it has been told."""
+    if wanted is not None:
+        changes = {a: {t: s for t, s in types.items() if t in wanted}
+                   for a, types in changes.items()}  # fmt: skip
+    changes = {a: types for a, types in changes.items() if types}
+    for account_id, types in changes.items():
+        known.setdefault(account_id, {}).update(types)
+    return changes
+
+
 def state_event(changes: Known, wanted: set[str] | None, known: Known) -> bytes | None:
     """A StateChange event of the changes the client is interested in (with an id telling
     all it has been told, `known`, updated here), or None."""
-    if wanted is not None:
-        changes = {
-            a: {t: s for t, s in types.items() if t in wanted} for a, types in changes.items()
-        }
-        changes = {a: types for a, types in changes.items() if types}
+    changes = to_tell(changes, wanted, known)
     if not changes:
         return None
-    for account_id, types in changes.items():
-        known.setdefault(account_id, {}).update(types)
     body = orjson.dumps({"@type": "StateChange", "changed": changes})
     return b"event: state\nid: " + event_id(known) + b"\ndata: " + body + b"\n\n"
 
