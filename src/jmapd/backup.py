@@ -26,7 +26,7 @@ from .store.base import BlobStore
 from .store.sql import SQLStore, marks
 
 FORMAT = "jmapd-backup"
-TABLES = ("accounts", "access", "tokens", "records", "type_states", "blobs")
+TABLES = ("accounts", "access", "tokens", "records", "type_states", "blobs", "server_keys")
 Progress = Callable[[str], None]
 
 

@@ -208,8 +208,16 @@ SCHEMA: tuple[Option, ...] = (
         "credential_check_interval",
         int,
         10,
-        "Seconds between checks that an open EventSource stream's credential is still valid "
-        "(not revoked, password unchanged); the stream ends when it is not.",
+        "Seconds between checks that an open EventSource stream's or WebSocket's credential "
+        "is still valid (not revoked, password unchanged, access token not expired); the "
+        "stream ends (the socket closes with 1008) when it is not.",
+    ),
+    Option(
+        "access_token_ttl",
+        int,
+        3600,
+        "Seconds a browser access token (POST /jmap/access-token, docs/clients.md) is "
+        "valid for.",
     ),
     Option("log_level", str, "info", "Logging level: debug, info, warning or error.", True),
     Option(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import re
@@ -37,7 +38,7 @@ from ..store import open_blobs, open_store
 from ..store.base import Busy
 from ..store.blobs import collect_orphans, sweep
 from ..types import load as load_types
-from .auth import Authenticator
+from .auth import ACCESS_TOKEN, Authenticator
 from .blobs import download, upload
 from .observe import EMAILS_STORED, EVENT_STREAMS, METHOD_CALLS, AccessLog
 from .session import (
@@ -166,10 +167,13 @@ class Server:
     def context(self, user: User, using: frozenset[str]) -> Context:
         return Context(self.config, self.store, self.blobs, user, using, self.registry)
 
-    async def authenticate(self, conn: HTTPConnection, fresh: bool = True) -> User:
+    async def authenticate(
+        self, conn: HTTPConnection, fresh: bool = True, access_token: bool = False
+    ) -> User:
         """The request's user; with `fresh`, their credential re-checked and access reloaded
-        (the API does that in its worker thread instead)."""
-        user = await self.auth(conn)
+        (the API does that in its worker thread instead); with `access_token`, a browser
+        access token in the query string will do (http/auth.py)."""
+        user = await self.auth(conn, access_token)
         conn.scope.setdefault("jmapd", {})["user"] = user.name  # for the access log
         if fresh or not user.access:
             await anyio.to_thread.run_sync(self.load_access, user)
@@ -226,7 +230,7 @@ def routes(server: Server) -> list[BaseRoute]:
         """RFC 8887; a refused handshake (credentials, no "jmap" subprotocol) is a close
         before accept, which the server answers 403."""
         try:
-            user = await server.authenticate(socket)
+            user = await server.authenticate(socket, access_token=True)
         except RequestError:
             await socket.close(POLICY_VIOLATION)
             return
@@ -265,11 +269,19 @@ def routes(server: Server) -> list[BaseRoute]:
             return JSONResponse(await upload(server, user, request, data), status_code=201)
 
     async def download_route(request: Request) -> Response:
-        user = await server.authenticate(request)
+        user = await server.authenticate(request, access_token=True)
         return await download(server, user, request)
 
-    async def eventsource(request: Request) -> Response:
+    async def access_token(request: Request) -> Response:
+        """A browser access token for the request's credential (never for another token)."""
         user = await server.authenticate(request)
+        token, expires = server.auth.issue_access_token(user, config.access_token_ttl)
+        when = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return JSONResponse({"accessToken": token, "expires": when, "parameter": ACCESS_TOKEN},
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    async def eventsource(request: Request) -> Response:
+        user = await server.authenticate(request, access_token=True)
         wanted, close_after, ping = parse_params(request.query_params)
 
         def still_valid() -> bool:
@@ -309,6 +321,7 @@ def routes(server: Server) -> list[BaseRoute]:
         Route("/jmap/upload/{accountId}/", upload_route, methods=["POST"]),
         Route("/jmap/download/{accountId}/{blobId}/{name}", download_route, methods=["GET"]),
         Route("/jmap/eventsource/", eventsource, methods=["GET"]),
+        Route("/jmap/access-token", access_token, methods=["POST"]),
         WebSocketRoute("/jmap/ws/", websocket),
     ]
 

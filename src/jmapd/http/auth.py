@@ -7,6 +7,14 @@ Nobody without an account can spend the server's memory or CPU with logins: at m
 and per username, and past a few the next attempts wait a growing back-off (429 with
 Retry-After); a credential that just failed fails again at once, without hashing. Every failed
 login is logged with its username and address, never its secret.
+
+Browsers cannot send an Authorization header with an EventSource, an `<img src>` or a
+WebSocket, so a client may trade its credential for a short-lived access token
+(`POST /jmap/access-token`) and put it in the `access_token` query parameter of those three
+URLs, and of no other. The token is signed with a key the store keeps for every node; it names
+the account and the credential that issued it (a fingerprint of the password hash, or the API
+token's hash) and its expiry, so it stops working when it expires or when that credential is
+changed or revoked, like every request the credential made. The query string is never logged.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import logging
 import math
 import os
@@ -27,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import anyio.to_thread
+import orjson
 from starlette.requests import HTTPConnection
 
 from ..config import Config
@@ -42,12 +52,20 @@ log = logging.getLogger("jmapd.auth")
 _DUMMY_HASH = hash_password("no such account")
 CHALLENGE = 'Basic realm="jmapd", charset="UTF-8", Bearer realm="jmapd"'
 FAILURE_WINDOW = 900  # seconds a failed login is remembered for the back-off
+ACCESS_TOKEN = "access_token"  # the query parameter (RFC 6750 §2.3)
 
 
 def unauthorized(detail: str) -> RequestError:
     return RequestError(
         "about:blank", 401, detail, headers={"WWW-Authenticate": CHALLENGE}, title="Unauthorized"
     )
+
+
+def invalid_token(detail: str) -> RequestError:
+    """RFC 6750 §3.1: no Basic challenge, so a browser never prompts for a password."""
+    challenge = 'Bearer realm="jmapd", error="invalid_token"'
+    return RequestError("about:blank", 401, detail, headers={"WWW-Authenticate": challenge},
+                        title="Unauthorized")  # fmt: skip
 
 
 def too_many(detail: str, wait: float) -> RequestError:
@@ -86,6 +104,15 @@ def basic_username(header: str) -> str | None:
     return name if sep else None
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _fingerprint(password_hash: str) -> str:
+    """Names a password without revealing its hash (which could be attacked offline)."""
+    return _b64(hashlib.sha256(password_hash.encode()).digest()[:16])
+
+
 class Authenticator:
     def __init__(
         self, store: Store, config: Config, client_address: Callable[[HTTPConnection], str]
@@ -108,21 +135,25 @@ class Authenticator:
         free, longest = int(config.login_failures_free), float(config.login_backoff_max)
         self.by_address = FailureCounter(free, FAILURE_WINDOW, longest)
         self.by_name = FailureCounter(free, FAILURE_WINDOW, longest)
+        self._key: bytes | None = None  # signs browser access tokens
 
-    async def __call__(self, conn: HTTPConnection) -> User:
+    async def __call__(self, conn: HTTPConnection, access_token: bool = False) -> User:
+        """The user of the request's credentials; with `access_token`, a browser access token
+        in the query string does when there is no Authorization header."""
         header = conn.headers.get("authorization")
-        if not header:
+        token = conn.query_params.get(ACCESS_TOKEN) if access_token and not header else None
+        if not header and token is None:
             raise unauthorized("authentication is required")
+        if token is not None:
+            return await self._access_token_user(conn, token)
+        assert header is not None
         key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
         entry = self._cache.get(key)
         now = time.monotonic()
         if entry is not None and entry.expires > now:
             return entry.user
         address, name = self.client_address(conn), basic_username(header)
-        wait = max(self.by_address.wait(address), self.by_name.wait(name or ""))
-        if wait > 0:
-            THROTTLED_LOGINS.inc()
-            raise too_many("too many failed logins; try again later", wait)
+        self._throttle(address, name)
         if self._denied.get(key, 0) > now:
             self._failed(address, name, "the same credentials failed a moment ago")
             raise unauthorized("wrong username or password")
@@ -139,6 +170,61 @@ class Authenticator:
             self._cache.clear()
         self._cache[key] = _Entry(user, time.monotonic() + self.ttl)
         return user
+
+    def _throttle(self, address: str, name: str | None) -> None:
+        wait = max(self.by_address.wait(address), self.by_name.wait(name or ""))
+        if wait > 0:
+            THROTTLED_LOGINS.inc()
+            raise too_many("too many failed logins; try again later", wait)
+
+    def _signing_key(self) -> bytes:
+        if self._key is None:
+            self._key = base64.b64decode(self.store.server_key(
+                "access-token", lambda: base64.b64encode(os.urandom(32)).decode()))  # fmt: skip
+        return self._key
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.digest(self._signing_key(), body.encode(), "sha256"))
+
+    def issue_access_token(self, user: User, ttl: int) -> tuple[str, float]:
+        """A browser access token for the user's credential, and when it expires."""
+        kind, secret = user.credential
+        expires = float(int(min(time.time() + ttl, user.expires)))
+        named = secret if kind == "token" else _fingerprint(secret)
+        payload = {"a": user.account_id, "k": kind, "c": named, "e": expires}
+        body = _b64(orjson.dumps(payload))
+        return f"{body}.{self._sign(body)}", expires
+
+    async def _access_token_user(self, conn: HTTPConnection, token: str) -> User:
+        address = self.client_address(conn)
+        self._throttle(address, None)
+        try:
+            return await anyio.to_thread.run_sync(self._verify_access_token, token)
+        except RequestError as e:
+            self._failed(address, None, e.detail)
+            raise
+
+    def _verify_access_token(self, token: str) -> User:
+        body, _, mac = token.partition(".")
+        if len(token) > 1000 or not hmac.compare_digest(mac.encode(), self._sign(body).encode()):
+            raise invalid_token("the access token is not valid")
+        payload = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        if payload["e"] <= time.time():
+            raise invalid_token("the access token has expired")
+        account = self.store.account_by_id(payload["a"])
+        gone = invalid_token("the credential that issued the access token is no longer valid")
+        if account is None:
+            raise gone
+        if payload["k"] == "token":
+            api_token = self.store.token(payload["c"])
+            if api_token is None or api_token.account_id != account.id:
+                raise gone
+            return User(account.id, account.name, api_token.read_only,
+                        credential=("token", payload["c"]), expires=payload["e"])  # fmt: skip
+        if not hmac.compare_digest(_fingerprint(account.password_hash), payload["c"]):
+            raise gone
+        credential = ("password", account.password_hash)
+        return User(account.id, account.name, credential=credential, expires=payload["e"])
 
     async def _check(self, header: str, name: str | None) -> User:
         """Verify, a bounded number of argon2 checks at a time (Basic); tokens are cheap."""
@@ -194,7 +280,9 @@ class Authenticator:
         """Still valid? A cached credential is re-checked (cheaply) whenever a request reads
         the store, so a changed password, revoked token or removed account stops at once."""
         kind, secret = user.credential
-        if kind == "token":
+        if time.time() >= user.expires:
+            valid = False
+        elif kind == "token":
             valid = self.store.token(secret) is not None
         else:
             account = self.store.account_by_id(user.account_id)

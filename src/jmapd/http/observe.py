@@ -27,7 +27,7 @@ ASGI = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Aw
                 Awaitable[None]]  # fmt: skip
 
 ROUTES = ("/.well-known/jmap", "/jmap/session", "/jmap/api", "/jmap/upload", "/jmap/download",
-          "/jmap/eventsource")  # fmt: skip
+          "/jmap/eventsource", "/jmap/ws", "/jmap/access-token")  # fmt: skip
 REQUESTS = Counter("jmapd_http_requests", "HTTP requests by route and status", ["route", "status"])
 LATENCY = Histogram(
     "jmapd_http_request_duration_seconds", "HTTP request durations by route", ["route"],

@@ -6,6 +6,7 @@ A method is declared once with its capability and flags; the dispatcher does acc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class User:
     session_state: str = ""  # of the session object with this access
     # What was verified: ("password", its hash) or ("token", its hash).
     credential: tuple[str, str] = ("", "")
+    expires: float = math.inf  # when the browser access token it came with expires
 
 
 @dataclass

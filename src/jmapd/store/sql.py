@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any, Protocol
@@ -428,6 +428,14 @@ class SQLStore:
             self._change("DELETE FROM tokens WHERE account_id = ? AND name = ?", (account_id, name))
             > 0
         )
+
+    def server_key(self, name: str, make: Callable[[], str]) -> str:
+        """The named key shared by every process of this store, made by the first to ask."""
+        with self._transaction(True) as db:
+            db.execute("INSERT INTO server_keys (name, value) VALUES (?, ?) "
+                       "ON CONFLICT (name) DO NOTHING", (name, make()))  # fmt: skip
+            return str(db.execute("SELECT value FROM server_keys WHERE name = ?", (name,))
+                       .fetchone()[0])  # fmt: skip
 
     def states(self, account_ids: list[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {a: {} for a in account_ids}
