@@ -37,6 +37,8 @@ LIMITS = {
     "JMAPD_WORKERS": "1",
     # The tests fail logins on purpose from one address; test_limits.py throttles.
     "JMAPD_LOGIN_FAILURES_FREE": "1000000",
+    # PushSubscriptions may name the tests' push endpoint on loopback, over http.
+    "JMAPD_PUSH_ALLOW_LOOPBACK": "true",
 }
 
 

@@ -216,8 +216,41 @@ SCHEMA: tuple[Option, ...] = (
         "access_token_ttl",
         int,
         3600,
-        "Seconds a browser access token (POST /jmap/access-token, docs/clients.md) is "
-        "valid for.",
+        "Seconds a browser access token (POST /jmap/access-token, docs/clients.md) is valid for.",
+    ),
+    Option(
+        "max_push_subscriptions",
+        int,
+        16,
+        "PushSubscriptions a user may have, and may create in an hour (RFC 8620 §8.7).",
+    ),
+    Option(
+        "push_subscription_days",
+        int,
+        7,
+        "The longest a PushSubscription lives (its expires is bounded to this many days).",
+    ),
+    Option(
+        "push_interval",
+        int,
+        1,
+        "Seconds between two Web Push deliveries to one subscription; changes meanwhile "
+        "are coalesced into the next (a 429 from the push service doubles it for a while).",
+    ),
+    Option("push_timeout", int, 10, "Seconds a Web Push delivery may take."),
+    Option(
+        "push_contact",
+        str,
+        "mailto:postmaster@localhost",
+        "The contact (mailto: or https:) in the VAPID claims sent to push services (RFC 8292 sub).",
+    ),
+    Option(
+        "push_allow_loopback",
+        bool,
+        False,
+        "Let PushSubscriptions name http:// and loopback or private-network URLs: for tests "
+        "and local development only (otherwise only https:// URLs that resolve to public "
+        "addresses are contacted).",
     ),
     Option("log_level", str, "info", "Logging level: debug, info, warning or error.", True),
     Option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 
@@ -29,3 +30,16 @@ def new_token() -> str:
 def token_hash(token: str) -> str:
     # Tokens are 256 random bits: a fast hash is enough and lets every request check one.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """Names a password without revealing its hash (which could be attacked offline): what
+    access tokens and push subscriptions keep of the password that made them."""
+    digest = hashlib.sha256(password_hash.encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def credential_id(kind: str, secret: str) -> str:
+    """A verified credential ("password", its hash) or ("token", its hash) as one string
+    that stops matching when the password changes or the token is revoked."""
+    return f"token:{secret}" if kind == "token" else f"password:{password_fingerprint(secret)}"

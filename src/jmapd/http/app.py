@@ -26,11 +26,13 @@ from starlette.websockets import WebSocket
 
 from ..config import Config
 from ..protocol.errors import RequestError
-from ..protocol.registry import REGISTRY, Context, Registry, User
+from ..protocol.registry import REGISTRY, Capability, Context, Registry, User
 from ..protocol.request import needs_store, parse_request, run
 from ..push.bus import Bus, catch_up, poll
 from ..push.eventsource import parse_params, stream
 from ..push.local import LocalFanout
+from ..push.webpush import VAPID, WebPush
+from ..push.webpush import expire as expire_subscriptions
 from ..push.websocket import POLICY_VIOLATION
 from ..push.websocket import Connection as WebSocketConnection
 from ..push.websocket import serve as serve_websocket
@@ -99,6 +101,10 @@ class Server:
         # disk while another computes.
         self.engine = anyio.CapacityLimiter(config.engine_threads)
         self._active: dict[tuple[str, str], int] = defaultdict(int)
+        self.webpush = WebPush(config, self.store, self.bus, self.announce_from_thread)
+        # RFC 9749 §3: the key push services check the server's pushes against.
+        key = {"applicationServerKey": self.webpush.application_server_key}
+        registry.capability(Capability(VAPID, lambda config: key, lambda access: None))
 
     def check_slot(self, user: User, kind: str, limit: int, name: str) -> None:
         """Over the limit of a user's concurrent requests of one kind is a limit error."""
@@ -124,6 +130,10 @@ class Server:
         user.access = {a.account_id: a for a in self.store.access(user.account_id)}
         user.session_state = session_state(self, user)
         return user
+
+    def announce_from_thread(self, changed: dict[str, dict[str, int]]) -> None:
+        if self.webpush.loop is not None:
+            self.webpush.loop.call_soon_threadsafe(self.announce, changed)
 
     def announce(self, changed: dict[str, dict[str, int]]) -> None:
         """Committed changes: to this worker's listeners, and to the other workers'."""
@@ -165,7 +175,8 @@ class Server:
                     EMAILS_STORED.inc(len(response["created"]))
 
     def context(self, user: User, using: frozenset[str]) -> Context:
-        return Context(self.config, self.store, self.blobs, user, using, self.registry)
+        return Context(self.config, self.store, self.blobs, user, using, self.registry,
+                       services={"webpush": self.webpush})  # fmt: skip
 
     async def authenticate(
         self, conn: HTTPConnection, fresh: bool = True, access_token: bool = False
@@ -402,6 +413,7 @@ def housekeep(server: Server, sweeping: bool) -> bool:
         if sweeping:
             sweep(store, blobs, config.blob_grace)
         store.purge_tombstones(now - config.tombstone_ttl)
+        expire_subscriptions(store, server.announce_from_thread)
         return True
 
 
@@ -416,7 +428,9 @@ def create_app(config: Config) -> Starlette:
         # full collections would otherwise walk it again and again (a tail on requests).
         gc.collect()
         gc.freeze()
-        tasks = [asyncio.create_task(housekeeping(server))]
+        server.webpush.start(asyncio.get_running_loop())
+        tasks = [asyncio.create_task(housekeeping(server)),
+                 asyncio.create_task(server.webpush.run())]  # fmt: skip
         checkpoint = getattr(server.store, "checkpoint", None)
         if checkpoint is not None:
             tasks.append(asyncio.create_task(checkpoints(checkpoint)))
@@ -441,6 +455,7 @@ def create_app(config: Config) -> Starlette:
         yield
         for task in tasks:
             task.cancel()
+        await server.webpush.close()
         if server.fanout is not None:
             server.fanout.close(asyncio.get_running_loop())
 

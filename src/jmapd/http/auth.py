@@ -40,7 +40,7 @@ import orjson
 from starlette.requests import HTTPConnection
 
 from ..config import Config
-from ..passwords import hash_password, token_hash, verify_password
+from ..passwords import hash_password, password_fingerprint, token_hash, verify_password
 from ..protocol.errors import RequestError
 from ..protocol.registry import User
 from ..store.base import Store
@@ -106,11 +106,6 @@ def basic_username(header: str) -> str | None:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _fingerprint(password_hash: str) -> str:
-    """Names a password without revealing its hash (which could be attacked offline)."""
-    return _b64(hashlib.sha256(password_hash.encode()).digest()[:16])
 
 
 class Authenticator:
@@ -190,7 +185,7 @@ class Authenticator:
         """A browser access token for the user's credential, and when it expires."""
         kind, secret = user.credential
         expires = float(int(min(time.time() + ttl, user.expires)))
-        named = secret if kind == "token" else _fingerprint(secret)
+        named = secret if kind == "token" else password_fingerprint(secret)
         payload = {"a": user.account_id, "k": kind, "c": named, "e": expires}
         body = _b64(orjson.dumps(payload))
         return f"{body}.{self._sign(body)}", expires
@@ -221,7 +216,7 @@ class Authenticator:
                 raise gone
             return User(account.id, account.name, api_token.read_only,
                         credential=("token", payload["c"]), expires=payload["e"])  # fmt: skip
-        if not hmac.compare_digest(_fingerprint(account.password_hash), payload["c"]):
+        if not hmac.compare_digest(password_fingerprint(account.password_hash), payload["c"]):
             raise gone
         credential = ("password", account.password_hash)
         return User(account.id, account.name, credential=credential, expires=payload["e"])

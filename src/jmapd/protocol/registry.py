@@ -75,6 +75,8 @@ class Context:
     changed: dict[str, dict[str, int]] = field(default_factory=dict)
     args: dict[str, Any] = field(default_factory=dict)  # the current method's parsed arguments
     after_commit: list[Callable[[], None]] = field(default_factory=list)  # after the next write
+    # What the process offers the types beyond the store ("webpush": the push sender).
+    services: dict[str, Any] = field(default_factory=dict)
 
     def resolve_creation_id(self, creation_id: str) -> str | None:
         return self.created_ids.get(creation_id)

@@ -25,6 +25,7 @@ class Bus:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[Changes]]] = defaultdict(set)
         self._seen: dict[str, dict[str, int]] = {}
+        self._everything: set[asyncio.Queue[Changes]] = set()  # every account's changes
 
     def subscribe(self, account_ids: Iterable[str]) -> asyncio.Queue[Changes]:
         queue: asyncio.Queue[Changes] = asyncio.Queue(maxsize=1000)
@@ -32,7 +33,14 @@ class Bus:
             self._subscribers[account_id].add(queue)
         return queue
 
+    def subscribe_all(self) -> asyncio.Queue[Changes]:
+        """Every change of every account (the Web Push dispatcher)."""
+        queue: asyncio.Queue[Changes] = asyncio.Queue(maxsize=10_000)
+        self._everything.add(queue)
+        return queue
+
     def unsubscribe(self, queue: asyncio.Queue[Changes]) -> None:
+        self._everything.discard(queue)
         for account_id, queues in list(self._subscribers.items()):
             queues.discard(queue)
             if not queues:
@@ -52,7 +60,7 @@ class Bus:
     def publish(self, changed: States) -> None:
         """Announce states newer than the last announced ones (call on the event loop)."""
         for account_id, types in changed.items():
-            queues = self._subscribers.get(account_id)
+            queues = self._subscribers.get(account_id, set()) | self._everything
             if not queues:
                 continue
             seen = self._seen.setdefault(account_id, {})

@@ -167,6 +167,14 @@ class Directory(Protocol):
         """The named key shared by every process of this store, made by the first to ask."""
         ...
 
+    def users_of(self, account_id: str) -> list[str]:
+        """The users who may use an account: its owner, then those granted it."""
+        ...
+
+    def records_everywhere(self, type: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(account id, id, record) of every live record of a type, in every account."""
+        ...
+
 
 class Store(Directory, Protocol):
     """The records of every account, plus the directory."""

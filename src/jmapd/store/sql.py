@@ -429,6 +429,21 @@ class SQLStore:
             > 0
         )
 
+    def users_of(self, account_id: str) -> list[str]:
+        """The users who may use an account: its owner, then those granted it."""
+        with self._transaction(False) as db:
+            rows = db.execute("SELECT user_id FROM access WHERE account_id = ? ORDER BY user_id",
+                              (account_id,)).fetchall()  # fmt: skip
+        return [account_id, *(r[0] for r in rows)]
+
+    def records_everywhere(self, type: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(account id, id, record) of every live record of a type, in every account
+        (housekeeping of PushSubscriptions)."""
+        with self._transaction(False) as db:
+            rows = db.execute("SELECT account_id, id, data FROM records WHERE type = ? AND "
+                              "destroyed = 0", (type,)).fetchall()  # fmt: skip
+        return [(r[0], r[1], orjson.loads(r[2])) for r in rows]
+
     def server_key(self, name: str, make: Callable[[], str]) -> str:
         """The named key shared by every process of this store, made by the first to ask."""
         with self._transaction(True) as db:

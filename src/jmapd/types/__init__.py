@@ -15,6 +15,7 @@ MODULES: tuple[str, ...] = (
     "email.imports",
     "email.parse",
     "email.snippet",
+    "push_subscription",
 )
 
 

@@ -48,6 +48,11 @@ class Hooks:
     Hooks that raise SetError reject one record; they must not write before they raise.
     """
 
+    def visible(self, ctx: Context, record: Record) -> bool:
+        """Whether the request's user may see the record at all (otherwise it is notFound):
+        PushSubscriptions are seen only with the credential that made them."""
+        return True
+
     def present(self, ctx: Context, txn: Transaction, records: dict[str, Record]) -> None:
         """Fill computed properties into records read for /get (in place)."""
 
@@ -137,6 +142,12 @@ class DataType:
     # Server-set counts that change with other records (Mailbox totalEmails, …): /changes
     # answers `updatedProperties` with them when nothing else changed (RFC 8621 §2.2).
     count_properties: tuple[str, ...] = ()
+    # A type of the user rather than of an account (PushSubscription, RFC 8620 §7.2): its
+    # methods take no accountId and answer no accountId or state; its records are kept in
+    # the user's own account.
+    per_user: bool = False
+    # Properties /get never shows: not by default, and asking for one is `forbidden`.
+    private: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.by_name = {p.name: p for p in self.properties}
@@ -146,12 +157,28 @@ class DataType:
             self.by_name["id"] = Property("id", ID_KIND, server_set=True, immutable=True)
 
 
+PER_ACCOUNT = ("accountId", "ifInState")  # arguments a per-user type does not take
+
+
 def method_args(
     ctx: Context, dt: DataType, method: str, spec: ArgSpec, args: dict[str, Any]
 ) -> dict[str, Any]:
-    """Parse a method's arguments: the standard ones plus the type's own (kept in ctx.args)."""
+    """Parse a method's arguments: the standard ones plus the type's own (kept in ctx.args).
+    A per-user type's methods work in the user's own account."""
+    if dt.per_user:
+        spec = {k: v for k, v in spec.items() if k not in PER_ACCOUNT}
     ctx.args = parse_args(args, spec | dt.extra_args.get(method, {}), ctx.resolve_creation_id)
+    if dt.per_user:
+        ctx.args["accountId"], ctx.args["ifInState"] = ctx.user.account_id, None
     return ctx.args
+
+
+def answer(dt: DataType, result: dict[str, Any], *per_account: str) -> dict[str, Any]:
+    """A method's response; without the arguments a per-user type does not return."""
+    if dt.per_user:
+        for name in ("accountId", *per_account):
+            result.pop(name, None)
+    return result
 
 
 def register_type(datatype: DataType, registry: Registry = REGISTRY) -> DataType:
@@ -170,9 +197,12 @@ def register_type(datatype: DataType, registry: Registry = REGISTRY) -> DataType
     registry.provisioners.append(datatype.hooks.provision)
     for suffix in datatype.methods:
         handler, writes = handlers[suffix]
-        registry.method(f"{datatype.name}/{suffix}", datatype.capability, writes=writes)(
-            _bind(handler, datatype)
-        )
+        registry.method(
+            f"{datatype.name}/{suffix}",
+            datatype.capability,
+            writes=writes,
+            account_argument=None if datatype.per_user else "accountId",
+        )(_bind(handler, datatype))
     return datatype
 
 

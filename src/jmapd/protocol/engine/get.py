@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import invalid_arguments
+from ..errors import MethodError, invalid_arguments
 from ..registry import Context
 from ..values import ID_KIND, STRING, ListOf, Nullable
 from .args import MISSING, request_too_large
-from .datatype import DataType, method_args
+from .datatype import DataType, answer, method_args
 
 GET_ARGS = {
     "accountId": (ID_KIND, MISSING),
@@ -24,23 +24,26 @@ def get(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
         unknown = [p for p in properties if p not in dt.by_name]
         if unknown:
             raise invalid_arguments(f"unknown properties: {', '.join(unknown)}")
+        private = [p for p in properties if p in dt.private]
+        if private:
+            raise MethodError("forbidden", f"{', '.join(private)} may not be fetched")
         properties = ["id", *(p for p in dict.fromkeys(properties) if p != "id")]
     else:
-        properties = list(dt.by_name)
+        properties = [p for p in dt.by_name if p not in dt.private]
     ids = a["ids"]
     if ids is not None:
         ids = list(dict.fromkeys(ids))
         request_too_large(len(ids), ctx.config.max_objects_in_get, "ids")
     with ctx.read(a["accountId"]) as txn:
         state = txn.state(dt.name)
-        records = txn.get(dt.name, ids)
+        records = {id: r for id, r in txn.get(dt.name, ids).items() if dt.hooks.visible(ctx, r)}
         if ids is None:
             request_too_large(len(records), ctx.config.max_objects_in_get, "records")
         for id, record in records.items():
             record["id"] = id
         dt.hooks.present(ctx, txn, records)
     order = ids if ids is not None else sorted(records)
-    return {
+    return answer(dt, {
         "accountId": a["accountId"],
         "state": str(state),
         "list": [
@@ -49,4 +52,4 @@ def get(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
             if id in records
         ],
         "notFound": [id for id in ids if id not in records] if ids is not None else [],
-    }
+    }, "state")  # fmt: skip

@@ -14,7 +14,7 @@ from ..errors import MethodError, SetError, invalid_properties
 from ..registry import Context
 from ..values import ID_KIND, OBJECT, STRING, IdKind, Kind, ListOf, MapOf, Nullable
 from .args import MISSING, request_too_large
-from .datatype import REQUIRED, DataType, Record, method_args
+from .datatype import REQUIRED, DataType, Record, answer, method_args
 
 if TYPE_CHECKING:
     from ...store.base import Transaction
@@ -46,12 +46,12 @@ def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
             raise MethodError("stateMismatch", f"the state is {old_state}, not {a['ifInState']}")
         result = apply_set(ctx, dt, txn, create, update, destroy, prepared)
         new_state = txn.state(dt.name)
-    return {
+    return answer(dt, {
         "accountId": a["accountId"],
         "oldState": str(old_state),
         "newState": str(new_state),
         **result,
-    }
+    }, "oldState", "newState")  # fmt: skip
 
 
 def prepare(work: Callable[[], Any]) -> Any:
@@ -241,6 +241,11 @@ def create_one(
     if own is not None:
         return own
     problems: dict[str, str] = {}
+    if isinstance(prepared, SetError):  # what `prepare` found, told with everything else
+        if prepared.type != "invalidProperties":
+            raise prepared
+        for name in prepared.extra.get("properties", []):
+            problems[name] = str(prepared).removeprefix(f"{name} ")
     for name in given:
         prop = dt.by_name.get(name)
         if prop is None:
@@ -260,7 +265,9 @@ def create_one(
     txn.put(dt.name, id, record)
     shown = {**record, "id": id}
     dt.hooks.present(ctx, txn, {id: shown})  # computed properties, as /get would show them
-    return {k: v for k, v in shown.items() if k not in given}
+    # §5.3: what the server set, and what it set otherwise than asked (an expiry it bounded)
+    return {k: v for k, v in shown.items() if not k.startswith("_") and k not in dt.private
+            and (k not in given or given[k] != v)}  # fmt: skip
 
 
 # -- update ----------------------------------------------------------------------------------------
@@ -329,7 +336,7 @@ def update_one(
     only a different value (or a property the type does not have) is invalid. Every bad
     property is named in one invalidProperties error."""
     stored = txn.get(dt.name, [id]).get(id)
-    if stored is None:
+    if stored is None or not dt.hooks.visible(ctx, stored):
         raise SetError("notFound", f"no {dt.name} {id!r}")
     stored["id"] = id
     names = {_tokens(path)[0] for path in patch}
@@ -358,7 +365,7 @@ def update_one(
 
 def destroy_one(ctx: Context, dt: DataType, txn: Transaction, id: str) -> None:
     current = txn.get(dt.name, [id]).get(id)
-    if current is None:
+    if current is None or not dt.hooks.visible(ctx, current):
         raise SetError("notFound", f"no {dt.name} {id!r}")
     current["id"] = id
     dt.hooks.destroy(ctx, txn, current)
