@@ -16,7 +16,9 @@ postgresql`):
    reads it again, opens the WebSockets (subprotocol jmap, then WebSocketPushEnable with
    dataTypes null), reads it again: memory per idle stream = the difference / streams.
    Streams are opened `--open-concurrency` at a time, all with HTTP Basic credentials; if one
-   does not open within `--open-timeout` seconds, the others are not tried.
+   does not open within `--open-timeout` seconds, the others are not tried. (Each open
+   EventSource holds one of granian's per-worker request slots, backlog 1024 // workers: the
+   ones past that get no answer, and nor does any other request to that worker.)
 3. One warm-up change per account, waited for on every stream (a WebSocket says nothing when
    push is on: this is how a stream is known to listen); then `--idle` seconds of nothing
    (the server's CPU then is reported: the streams' credential re-checks).
@@ -140,6 +142,8 @@ class Stream(asyncio.Protocol):
 
     def close(self) -> None:
         self.closing = True
+        if not self.opened.done():
+            self.opened.cancel()
         if self.transport is not None:
             self.transport.close()
 
@@ -602,6 +606,9 @@ def summary(r: dict[str, Any]) -> str:
     lines = [f"{r['backend']}, {r['workers']} worker(s): {r['EventSource open']} EventSource + "
              f"{r['WebSocket open']} WebSocket streams over {r['accounts']} account(s), "
              f"{r['changes']} changes every {r['interval s']} s"]  # fmt: skip
+    for kind in ("EventSource", "WebSocket"):
+        if r[f"{kind} open failures"]:
+            lines.append(f"  {kind} streams that did not open: {r[f'{kind} open failures']}")
     for kind in ("EventSource", "WebSocket"):
         k = r[kind]
         lines.append(f"  {kind:<11} p50 {k.get('p50 ms', '-')} ms  p99 {k.get('p99 ms', '-')} ms"

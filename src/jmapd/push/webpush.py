@@ -68,6 +68,10 @@ class Refused(ValueError):
     """A push URL the server will not contact."""
 
 
+def check_scheme(url: str, allow_loopback: bool) -> bool:
+    return url.startswith("https://") or (allow_loopback and url.startswith("http://"))
+
+
 def check_url(url: str, allow_loopback: bool, resolve: bool = True) -> None:
     """Raise Refused unless the URL may be contacted: https:// (or, with `allow_loopback`,
     http://), and a host that resolves to public addresses only (or any, with
@@ -163,6 +167,10 @@ class WebPush:
         self.client: httpx.AsyncClient | None = None
         self.targets: dict[str, dict[str, Target]] = {}  # user → subscription id → target
         self.tasks: set[asyncio.Task[None]] = set()
+        self._signed: dict[str, tuple[int, str]] = {}  # audience → (exp, Authorization)
+        self._hosts: dict[str, tuple[float, str]] = {}  # host → (until, why refused or "")
+        self._valid: dict[str, float] = {}  # credential → until when it is known good
+        self._sending = asyncio.Semaphore(32)  # pushes in flight at once
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -185,34 +193,60 @@ class WebPush:
     # -- sending -----------------------------------------------------------------------------
 
     def _headers(self, url: str, urgency: str) -> dict[str, str]:
+        """The request's headers, with a VAPID JWT for the push service's origin (one per
+        origin, signed again when less than an hour of it is left)."""
         parts = urllib.parse.urlsplit(url)
         audience = f"{parts.scheme}://{parts.netloc}"
-        claims = {"aud": audience, "exp": int(time.time()) + JWT_LIFETIME,
-                  "sub": self.config.push_contact}  # fmt: skip
-        headers: dict[str, str] = self.vapid.sign(claims)
-        return {**headers, "TTL": str(7 * 86400), "Urgency": urgency,
+        now = time.time()
+        signed = self._signed.get(audience)
+        if signed is None or signed[0] < now + 3600:
+            exp = int(now) + JWT_LIFETIME
+            claims = {"aud": audience, "exp": exp, "sub": self.config.push_contact}
+            if len(self._signed) > 10_000:
+                self._signed.clear()
+            signed = self._signed[audience] = (exp, self.vapid.sign(claims)["Authorization"])
+        return {"Authorization": signed[1], "TTL": str(7 * 86400), "Urgency": urgency,
                 "Content-Type": "application/json"}  # fmt: skip
+
+    async def _allowed(self, url: str) -> bool:
+        """check_url, its verdict on a host kept for a minute (a resolver call per push
+        would cost more than the push)."""
+        host = urllib.parse.urlsplit(url).hostname or ""
+        known = self._hosts.get(host)
+        if known is None or known[0] < time.monotonic():
+            try:
+                if self.config.push_allow_loopback:
+                    check_url(url, True)
+                else:
+                    await anyio.to_thread.run_sync(check_url, url, False)
+                verdict = ""
+            except Refused as e:
+                verdict = str(e)
+            if len(self._hosts) > 10_000:
+                self._hosts.clear()
+            known = self._hosts[host] = (time.monotonic() + 60, verdict)
+            if known[1]:
+                log.warning("a push URL was refused: %s", known[1])
+        return not known[1] and check_scheme(url, self.config.push_allow_loopback)
 
     async def post(self, url: str, keys: dict[str, str] | None, value: dict[str, Any],
                    urgency: str = "normal") -> int:  # fmt: skip
         """POST one push; its HTTP status (0: it did not get there)."""
         assert self.client is not None
-        try:
-            await anyio.to_thread.run_sync(check_url, url, self.config.push_allow_loopback)
-        except Refused as e:
-            log.warning("a push URL was refused: %s", e)
-            return 0
-        body = orjson.dumps(value)
-        headers = self._headers(url, urgency)
-        if keys is not None:
-            body = encrypt(body, keys)
-            headers["Content-Encoding"] = "aes128gcm"
-        try:
-            response = await self.client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as e:
-            log.info("a push did not get through: %s", type(e).__name__)
-            return 0
-        return response.status_code
+        async with self._sending:
+            if not await self._allowed(url):
+                return 0
+            body = orjson.dumps(value)
+            headers = self._headers(url, urgency)
+            if keys is not None:
+                body = encrypt(body, keys)
+                headers["Content-Encoding"] = "aes128gcm"
+            try:
+                response = await self.client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as e:
+                log.info("a push did not get through: %s", type(e).__name__)
+                return 0
+            return response.status_code
 
     def verify_soon(self, subscription_id: str, url: str, keys: dict[str, str] | None,
                     code: str) -> None:  # fmt: skip
@@ -296,7 +330,7 @@ class WebPush:
             while target.pending:
                 interval = self.config.push_interval * (2 if time.time() < target.slow_until else 1)
                 await asyncio.sleep(max(0.0, target.last_sent + interval - time.time()))
-                if not await anyio.to_thread.run_sync(self._still_valid, target):
+                if not await self._still_valid(target):
                     return
                 changed, target.pending = target.pending, {}
                 status = await self.post(target.url, target.keys,
@@ -329,13 +363,20 @@ class WebPush:
         finally:
             target.sending = None
 
-    def _still_valid(self, target: Target) -> bool:
-        """Not expired, and its credential still the one that made it; else destroyed."""
-        if target.expires > time.time() and credential_valid(
-            self.store, target.owner, target.credential
-        ):
+    async def _still_valid(self, target: Target) -> bool:
+        """Not expired, and its credential still the one that made it (asked of the store
+        at most every few seconds); else destroyed."""
+        now = time.time()
+        if target.expires > now and self._valid.get(target.credential, 0) > now:
             return True
-        self._destroy(target.owner, target.id)
+        if target.expires > now and await anyio.to_thread.run_sync(
+            credential_valid, self.store, target.owner, target.credential
+        ):
+            if len(self._valid) > 10_000:
+                self._valid.clear()
+            self._valid[target.credential] = now + 2
+            return True
+        await anyio.to_thread.run_sync(self._destroy, target.owner, target.id)
         return False
 
     def _destroy(self, owner: str, subscription_id: str) -> None:
