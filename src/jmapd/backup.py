@@ -26,7 +26,8 @@ from .store.base import BlobStore
 from .store.sql import SQLStore, marks
 
 FORMAT = "jmapd-backup"
-TABLES = ("accounts", "access", "tokens", "records", "type_states", "blobs", "server_keys")
+TABLES = ("accounts", "access", "tokens", "records", "type_states", "blobs", "server_keys",
+          "aliases")  # fmt: skip
 Progress = Callable[[str], None]
 
 

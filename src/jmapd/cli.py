@@ -141,6 +141,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     trusted_networks(config.trusted_proxies)  # a bad one stops the start, not each worker
     check_free(listen)
     metrics = parse_listen(str(config.metrics_listen)) if config.metrics_listen else None
+    lmtp = str(config.lmtp)
+    if lmtp and not lmtp.removeprefix("unix:").startswith("/"):
+        check_free(parse_listen(lmtp, "--lmtp"))
     if metrics is not None:
         check_free(metrics)
     store = open_store(config)
@@ -221,7 +224,32 @@ def cmd_account(args: argparse.Namespace) -> int:
         store.grant(owner.id, user.id, args.read_only)
         how = "read-only" if args.read_only else "fully"
         print(f"jmapd: {user.name} may now use {owner.name}'s account {how}")
+    elif args.action == "alias":
+        cmd_alias(store, args)
     return 0
+
+
+def cmd_alias(store: SQLStore, args: argparse.Namespace) -> None:
+    """Addresses mail is delivered to beside the account's own: aliases, or "@domain" for
+    every address of the domain that no account or alias has (a catch-all)."""
+    account = _account(store, args.address)
+    if args.alias_action == "list":
+        for alias in store.aliases(account.id):
+            print(alias)
+        return
+    alias = args.alias
+    if not (ADDRESS.fullmatch(alias) or ADDRESS.fullmatch("x" + alias)):
+        raise UsageError(f"{alias!r} is not an address (local@domain) or a domain (@domain)")
+    if args.alias_action == "add":
+        try:
+            store.add_alias(account.id, alias)
+        except KeyError:
+            raise UsageError(f"{alias} already belongs to another account") from None
+        print(f"jmapd: mail to {alias.lower()} now goes to {account.name}")
+    elif not store.remove_alias(account.id, alias):
+        raise UsageError(f"{alias} is not an alias of {account.name}")
+    else:
+        print(f"jmapd: mail to {alias.lower()} no longer goes to {account.name}")
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -362,8 +390,22 @@ def parser() -> argparse.ArgumentParser:
         ("passwd", "set an account's password"),
         ("grant", "let USER use ADDRESS's account"),
         ("list", "list accounts"),
+        ("alias", "manage the other addresses mail for ADDRESS arrives at"),
     ]:
         a = actions.add_parser(action, help=help)
+        if action == "alias":
+            aliases = a.add_subparsers(dest="alias_action", required=True, parser_class=Parser)
+            for alias_action, alias_help in [
+                ("add", "deliver mail for ALIAS (local@domain, or @domain for a catch-all)"),
+                ("remove", "stop delivering mail for ALIAS"),
+                ("list", "list the account's aliases"),
+            ]:
+                b = aliases.add_parser(alias_action, help=alias_help)
+                add_config_flags(b)
+                b.add_argument("address")
+                if alias_action != "list":
+                    b.add_argument("alias")
+            continue
         add_config_flags(a)
         if action != "list":
             a.add_argument("address")

@@ -219,6 +219,20 @@ SCHEMA: tuple[Option, ...] = (
         "Seconds a browser access token (POST /jmap/access-token, docs/clients.md) is valid for.",
     ),
     Option(
+        "lmtp",
+        str,
+        "",
+        "Where to take mail in over LMTP (RFC 2033) from an MTA such as Postfix: HOST:PORT, "
+        "or a Unix socket path (unix:/path); empty: no LMTP.",
+        True,
+    ),
+    Option(
+        "max_message_size",
+        int,
+        50_000_000,
+        "The largest message LMTP accepts, in octets (announced as SIZE).",
+    ),
+    Option(
         "max_push_subscriptions",
         int,
         16,

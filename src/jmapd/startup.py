@@ -31,20 +31,20 @@ class Listen:
     family: socket.AddressFamily
 
 
-def parse_listen(value: str) -> Listen:
+def parse_listen(value: str, flag: str = "--listen") -> Listen:
     """HOST:PORT, HOST a name, an IPv4 address or an [IPv6] address (empty: 127.0.0.1)."""
     host, sep, port = value.rpartition(":")
     if not sep:
-        raise UsageError(f"--listen {value!r}: expected HOST:PORT")
+        raise UsageError(f"{flag} {value!r}: expected HOST:PORT")
     if not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
-        raise UsageError(f"--listen {value!r}: {port!r} is not a port number (1-65535)")
+        raise UsageError(f"{flag} {value!r}: {port!r} is not a port number (1-65535)")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     host = host or "127.0.0.1"
     try:
         found = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
-        raise UsageError(f"--listen {value!r}: cannot resolve {host!r} ({e})") from None
+        raise UsageError(f"{flag} {value!r}: cannot resolve {host!r} ({e})") from None
     family, _, _, _, sockaddr = found[0]
     return Listen(value, host, str(sockaddr[0]), int(port), family)
 

@@ -36,6 +36,7 @@ from ..push.webpush import expire as expire_subscriptions
 from ..push.websocket import POLICY_VIOLATION
 from ..push.websocket import Connection as WebSocketConnection
 from ..push.websocket import serve as serve_websocket
+from ..smtp.lmtp import serve as serve_lmtp
 from ..store import open_blobs, open_store
 from ..store.base import Busy
 from ..store.blobs import collect_orphans, sweep
@@ -429,6 +430,7 @@ def create_app(config: Config) -> Starlette:
         gc.collect()
         gc.freeze()
         server.webpush.start(asyncio.get_running_loop())
+        lmtp = await serve_lmtp(server, str(config.lmtp)) if config.lmtp else None
         tasks = [asyncio.create_task(housekeeping(server)),
                  asyncio.create_task(server.webpush.run())]  # fmt: skip
         checkpoint = getattr(server.store, "checkpoint", None)
@@ -456,6 +458,8 @@ def create_app(config: Config) -> Starlette:
         for task in tasks:
             task.cancel()
         await server.webpush.close()
+        if lmtp is not None:
+            lmtp.close()
         if server.fanout is not None:
             server.fanout.close(asyncio.get_running_loop())
 

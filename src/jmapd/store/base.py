@@ -95,6 +95,10 @@ class Transaction(Protocol):
         """Mark a record changed though its stored properties are not: what it shows from
         other records changed (e.g. a mailbox's counts)."""
 
+    def touch(self, type: str) -> None:
+        """A new state for a type that has no records of its own (EmailDelivery: new mail
+        arrived, RFC 8621 §1.5)."""
+
     def new_id(self) -> str:
         """A fresh record id, unique in the account."""
 

@@ -19,7 +19,8 @@ from .mailindex import INDEX_TABLES, MessageIndex
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 NO_LIMIT = 2**62
 # Every table keyed by account, in the order an account's rows are removed.
-TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, "tokens", "access", "accounts")
+TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, "tokens", "access", "aliases",
+          "accounts")  # fmt: skip
 
 
 def random_id(prefix: str, length: int = 11) -> str:
@@ -200,6 +201,9 @@ class SQLTransaction(MessageIndex):
             "WHERE account_id = ? AND type = ? AND id = ?",
             (time.time(), modseq, self.account_id, type, id),
         )
+
+    def touch(self, type: str) -> None:
+        self._write_modseq(type)
 
     def new_id(self) -> str:
         return random_id("x")
@@ -428,6 +432,47 @@ class SQLStore:
             self._change("DELETE FROM tokens WHERE account_id = ? AND name = ?", (account_id, name))
             > 0
         )
+
+    # -- addresses (mail delivery) ----------------------------------------------------------------
+
+    def add_alias(self, account_id: str, address: str) -> None:
+        """Deliver mail for `address` (or, written "@domain", for every address of the
+        domain no account has) to the account; KeyError if it is another's."""
+        address = address.lower()
+        if self.account_for_address(address, exact=True) not in (None, account_id):
+            raise KeyError(address)
+        self._change("INSERT INTO aliases (account_id, address) VALUES (?, ?) "
+                     "ON CONFLICT DO NOTHING", (account_id, address))  # fmt: skip
+
+    def remove_alias(self, account_id: str, address: str) -> bool:
+        return self._change("DELETE FROM aliases WHERE account_id = ? AND address = ?",
+                            (account_id, address.lower())) > 0  # fmt: skip
+
+    def aliases(self, account_id: str) -> list[str]:
+        with self._transaction(False) as db:
+            rows = db.execute("SELECT address FROM aliases WHERE account_id = ? ORDER BY address",
+                              (account_id,)).fetchall()  # fmt: skip
+        return [r[0] for r in rows]
+
+    def account_for_address(self, address: str, exact: bool = False) -> str | None:
+        """The account mail for an address goes to: the account of that name, or with that
+        alias; else (unless `exact`) the same without a +tag in its local part; else the
+        domain's catch-all. Case-insensitive."""
+        address = address.lower()
+        local, _, domain = address.rpartition("@")
+        candidates = [address]
+        if not exact:
+            if "+" in local:
+                candidates.append(f"{local.partition('+')[0]}@{domain}")
+            candidates.append(f"@{domain}")
+        with self._transaction(False) as db:
+            for candidate in candidates:
+                row = db.execute("SELECT account_id FROM accounts WHERE lower(name) = ? UNION ALL "
+                                 "SELECT account_id FROM aliases WHERE address = ?",
+                                 (candidate, candidate)).fetchone()  # fmt: skip
+                if row:
+                    return str(row[0])
+        return None
 
     def users_of(self, account_id: str) -> list[str]:
         """The users who may use an account: its owner, then those granted it."""

@@ -257,6 +257,7 @@ def create_one(
             problems[p.name] = "is required"
     record = copy.deepcopy(given)
     check_properties(ctx, dt, record, [k for k in given if k not in problems], problems)
+    asked = copy.deepcopy(record)  # as given, with #references resolved
     for p in dt.properties:
         if p.name not in record and p.name != "id":
             record[p.name] = p.default_value()
@@ -267,7 +268,7 @@ def create_one(
     dt.hooks.present(ctx, txn, {id: shown})  # computed properties, as /get would show them
     # §5.3: what the server set, and what it set otherwise than asked (an expiry it bounded)
     return {k: v for k, v in shown.items() if not k.startswith("_") and k not in dt.private
-            and (k not in given or given[k] != v)}  # fmt: skip
+            and (k not in asked or asked[k] != v)}  # fmt: skip
 
 
 # -- update ----------------------------------------------------------------------------------------
