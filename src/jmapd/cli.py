@@ -175,6 +175,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ssl_cert=Path(config.tls_cert) if tls else None,
         ssl_key=Path(config.tls_key) if tls else None,
         log_level=LogLevels(str(config.log_level).lower()),
+        # granian's default, 1024 // workers, let a thousand idle EventSources stop a
+        # worker from answering anything else.
+        backpressure=int(config.max_open_requests),
+        backlog=2048,
     ).serve()
     return 0
 

@@ -105,6 +105,14 @@ SCHEMA: tuple[Option, ...] = (
         type_name="int or auto",
     ),
     Option(
+        "max_open_requests",
+        int,
+        4096,
+        "Requests one worker process serves at once, open EventSource streams included (a "
+        "WebSocket needs one only for its handshake); more wait in the listen queue. About "
+        "60 KB per open stream.",
+    ),
+    Option(
         "engine_threads",
         int,
         4,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -194,3 +195,34 @@ def test_a_revoked_credential_closes_the_connection(server: Server) -> None:
             while True:
                 ws.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_a_client_that_never_reads_is_not_read_either(server: Server) -> None:
+    """Bounded buffers: a client that sends request after request and never reads the
+    answers is itself no longer read once twice maxConcurrentRequests are unanswered, so
+    it cannot fill the server's memory with answers; other users are served meanwhile."""
+    client, _ = fresh_account(server, "neverreads")
+    name = client.session()["username"]
+    echo_body = echo("big", payload="x" * 150_000)  # near maxSizeRequest (200,000 here)
+    sent = 0
+    with socket(server, name) as ws:
+
+        def flood() -> None:
+            nonlocal sent
+            with contextlib.suppress(OSError, ConnectionClosed):
+                for _ in range(1000):  # 150 MB, were they all read
+                    send(ws, echo_body)
+                    sent += 1
+
+        flooding = threading.Thread(target=flood, daemon=True)
+        flooding.start()
+        try:
+            time.sleep(4)
+            other = server.client("alice@example.com")
+            started = time.monotonic()
+            assert other.call("Core/echo", {"ok": True}, [CORE])[0] == "Core/echo"
+            assert time.monotonic() - started < 2
+            assert sent < 200, sent  # the server stopped reading it
+        finally:
+            ws.socket.shutdown(2)  # not a closing handshake: the flood holds the sender
+            flooding.join(10)

@@ -258,7 +258,8 @@ def routes(server: Server) -> list[BaseRoute]:
 
         async def still_valid() -> bool:
             try:
-                await anyio.to_thread.run_sync(server.auth.check, user)
+                await anyio.to_thread.run_sync(server.auth.check, user,
+                                               config.credential_check_interval)  # fmt: skip
             except RequestError:
                 return False
             except Exception:  # the store is unreachable: keep the connection
@@ -271,6 +272,9 @@ def routes(server: Server) -> list[BaseRoute]:
         await serve_websocket(WebSocketConnection(
             socket, list(user.access), answer, states, still_valid, server.bus,
             config.max_size_request, config.credential_check_interval,
+            # past maxConcurrentRequests a request is refused (limit), as over HTTP; past
+            # twice that the socket is not read until answers have gone out
+            2 * config.max_concurrent_requests,
         ))  # fmt: skip
 
     async def upload_route(request: Request) -> Response:
@@ -298,7 +302,7 @@ def routes(server: Server) -> list[BaseRoute]:
 
         def still_valid() -> bool:
             try:
-                server.auth.check(user)
+                server.auth.check(user, config.credential_check_interval)
             except RequestError:
                 return False
             except Exception:  # the store is unreachable: keep the stream, ask again later

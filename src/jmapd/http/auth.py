@@ -131,6 +131,7 @@ class Authenticator:
         self.by_address = FailureCounter(free, FAILURE_WINDOW, longest)
         self.by_name = FailureCounter(free, FAILURE_WINDOW, longest)
         self._key: bytes | None = None  # signs browser access tokens
+        self._checked: dict[tuple[str, str], float] = {}  # credential → good until (streams)
 
     async def __call__(self, conn: HTTPConnection, access_token: bool = False) -> User:
         """The user of the request's credentials; with `access_token`, a browser access token
@@ -271,10 +272,15 @@ class Authenticator:
             return User(account.id, account.name, token.read_only, credential=credential)
         raise unauthorized(f"unsupported authentication scheme {scheme!r}")
 
-    def check(self, user: User) -> None:
+    def check(self, user: User, max_age: float = 0) -> None:
         """Still valid? A cached credential is re-checked (cheaply) whenever a request reads
-        the store, so a changed password, revoked token or removed account stops at once."""
+        the store, so a changed password, revoked token or removed account stops at once.
+        Open streams pass `max_age`: a credential another stream found good that recently is
+        not asked of the store again (a thousand streams of one user cost one check)."""
         kind, secret = user.credential
+        now = time.monotonic()
+        if max_age and time.time() < user.expires and self._checked.get(user.credential, 0) > now:
+            return
         if time.time() >= user.expires:
             valid = False
         elif kind == "token":
@@ -283,5 +289,9 @@ class Authenticator:
             account = self.store.account_by_id(user.account_id)
             valid = account is not None and account.password_hash == secret
         if not valid:
+            self._checked.pop(user.credential, None)
             self._cache = {k: e for k, e in self._cache.items() if e.user is not user}
             raise unauthorized("the credentials are no longer valid")
+        if len(self._checked) > 10_000:
+            self._checked.clear()
+        self._checked[user.credential] = now + max(max_age, 0) * 0.5

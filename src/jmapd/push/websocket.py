@@ -50,6 +50,9 @@ class Connection:
     bus: Bus
     max_size: int
     check_every: float
+    # Requests read and not yet answered: past this many the next message is not read, so
+    # a client that never reads its answers holds no more than this many in memory.
+    max_in_flight: int = 4
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     push: asyncio.Task[None] | None = None
 
@@ -64,15 +67,18 @@ def request_error(error: RequestError, request_id: Any) -> dict[str, Any]:
 async def serve(conn: Connection) -> None:
     """Read messages until the client leaves or its credential goes."""
     watcher = asyncio.create_task(_watch_credential(conn))
+    in_flight = asyncio.Semaphore(conn.max_in_flight)
     try:
         while True:
+            await in_flight.acquire()
+            in_flight.release()
             message = await conn.socket.receive()
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("text") is None:  # §4.3.1: binary frames are not JMAP
                 await conn.socket.close(UNSUPPORTED_DATA)
                 return
-            await _dispatch(conn, message["text"])
+            await _dispatch(conn, message["text"], in_flight)
     except WebSocketDisconnect:
         return
     finally:
@@ -86,7 +92,7 @@ async def _send(conn: Connection, value: dict[str, Any]) -> None:
         await conn.socket.send_text(orjson.dumps(value).decode())
 
 
-async def _dispatch(conn: Connection, text: str) -> None:
+async def _dispatch(conn: Connection, text: str, in_flight: asyncio.Semaphore) -> None:
     if len(text.encode()) > conn.max_size:
         error = RequestError("limit", 400, f"the message is larger than {conn.max_size} octets",
                              limit="maxSizeRequest")  # fmt: skip
@@ -99,7 +105,9 @@ async def _dispatch(conn: Connection, text: str) -> None:
         return
     kind = data.get("@type") if isinstance(data, dict) else None
     if kind == "Request":
+        await in_flight.acquire()
         task = asyncio.create_task(_request(conn, data))
+        task.add_done_callback(lambda _: in_flight.release())
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
     elif kind == "WebSocketPushEnable":
