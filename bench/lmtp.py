@@ -13,18 +13,15 @@ import argparse
 import json
 import socket
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.crash import cli
 from bench.fill import jmapd_env
-from bench.machine import cpu_model, free_port, scratch_database
-from bench.server import JmapdServer
+from bench.machine import cpu_model, free_port
+from bench.server import JmapdServer, one_account, server_arguments
 
 USER, PASSWORD = "lmtp@localhost", "lmtp-password"
 USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
@@ -70,12 +67,7 @@ class Connection:
 
 def run(messages: int, size: int, connections: int, workers: int, backend: str,
         pg_server: str) -> dict[str, Any]:  # fmt: skip
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        scratch_database(backend, pg_server, "jmapd_bench_lmtp") as database,
-    ):
-        data = Path(tmp) / "data"
-        cli(data, database, "account", "add", USER, "--password", PASSWORD)
+    with one_account(backend, pg_server, "jmapd_bench_lmtp", USER, PASSWORD) as (data, database):
         port = free_port()
         args = ["--data", str(data), "--lmtp", f"127.0.0.1:{port}"]
         args += ["--database", database] if database else []
@@ -144,10 +136,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--size", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1])
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--json", type=Path)
+    server_arguments(parser)
     args = parser.parse_args()
     print(f"machine: {cpu_model()}")
     results = []

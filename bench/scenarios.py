@@ -33,16 +33,15 @@ import orjson
 import uvloop
 
 from bench.corpus import MARKER
-from bench.fill import USING, add_account, database_flags, headers, jmapd_env
+from bench.fill import USING, database_flags, headers, jmapd_env
 from bench.loadgen import run
 from bench.machine import cpu_model
 from bench.search import (
     call,
-    filled,
+    filled_store,
     inbox_of,
     rss,
     size_mb,
-    storage,
 )
 from bench.server import JmapdServer
 
@@ -114,14 +113,8 @@ def drive(api_url: str, cycles: list[list[bytes]], clients: int, duration: float
 def one_setup(backend: str, n: int, workers: int, args: argparse.Namespace,
               tmp: Path) -> dict[str, Any]:  # fmt: skip
     print(f"\n{backend}, N = {n}, {workers} worker(s):", flush=True)
-    with storage(backend, n, args, tmp) as (data, database):
-        add_account(data, database)
-        fill_server = JmapdServer(database_flags(data, database), jmapd_env())
-        try:
-            fill_server.wait_ready()
-            _, fill_record = filled(fill_server, data, database, n, args.seed)
-        finally:
-            fill_server.stop()
+    with filled_store(backend, n, args, tmp) as (data, database, fill_server, _, fill_record):
+        fill_server.stop()  # the runs have a server of their own, with its workers
         env = jmapd_env() | {"JMAPD_WORKERS": str(workers)}
         server = JmapdServer(database_flags(data, database), env)
         out: dict[str, Any] = {"backend": backend, "messages": n, "workers": workers,

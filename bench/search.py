@@ -328,33 +328,43 @@ def filled(
     return account_id, done
 
 
-def one_run(backend: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    print(f"\n{backend}, N = {n}:", flush=True)
+@contextlib.contextmanager
+def filled_store(
+    backend: str, n: int, args: argparse.Namespace, tmp: Path
+) -> Iterator[tuple[Path, str, JmapdServer, str, dict[str, Any]]]:
+    """The store of N messages (filled once, kept where --data says), with the server that
+    filled it running: (data, database, server, account id, the fill's record)."""
     with storage(backend, n, args, tmp) as (data, database):
         add_account(data, database)
         server = JmapdServer(database_flags(data, database), jmapd_env())
         try:
             server.wait_ready()
             account_id, fill_record = filled(server, data, database, n, args.seed)
-            out: dict[str, Any] = {"backend": backend, "messages": n, "fill": fill_record}
-            out["rss_mb_after_fill"] = rss(server)
-            out["data_mb"] = size_mb(data)
-            if database:
-                out["database_mb"] = database_mb(args.server, database.rsplit("/", 1)[1])
-            print(f"  server RSS after fill: {out['rss_mb_after_fill']['total']:.0f} MB")
-            api_url = server.url + "/jmap/api"
-            out["marker"] = check_marker(api_url, account_id, n, args.seed)
-            inbox, _ = inbox_of(api_url, account_id)
-            out["rows"] = []
-            for key, name, body, note in requests(api_url, account_id, inbox):
-                out["rows"] += measure(api_url, key, name, body, note, args)
-            out["rss_mb_after_runs"] = rss(server)
-            print(f"  server RSS after the runs: {out['rss_mb_after_runs']['total']:.0f} MB")
+            yield data, database, server, account_id, fill_record
         except BaseException:
             print(f"  the server's last output:\n{server.output()}", flush=True)
             raise
         finally:
             server.stop()
+
+
+def one_run(backend: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    print(f"\n{backend}, N = {n}:", flush=True)
+    with filled_store(backend, n, args, tmp) as (data, database, server, account_id, fill_record):
+        out: dict[str, Any] = {"backend": backend, "messages": n, "fill": fill_record}
+        out["rss_mb_after_fill"] = rss(server)
+        out["data_mb"] = size_mb(data)
+        if database:
+            out["database_mb"] = database_mb(args.server, database.rsplit("/", 1)[1])
+        print(f"  server RSS after fill: {out['rss_mb_after_fill']['total']:.0f} MB")
+        api_url = server.url + "/jmap/api"
+        out["marker"] = check_marker(api_url, account_id, n, args.seed)
+        inbox, _ = inbox_of(api_url, account_id)
+        out["rows"] = []
+        for key, name, body, note in requests(api_url, account_id, inbox):
+            out["rows"] += measure(api_url, key, name, body, note, args)
+        out["rss_mb_after_runs"] = rss(server)
+        print(f"  server RSS after the runs: {out['rss_mb_after_runs']['total']:.0f} MB")
     return out
 
 

@@ -3,6 +3,7 @@ too), so that it can be measured and stopped as a whole."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
-from bench.machine import free_port
+from bench.machine import free_port, scratch_database
 
 
 class JmapdServer:
@@ -73,3 +76,30 @@ class JmapdServer:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
         self.log.close()
+
+
+@contextlib.contextmanager
+def one_account(backend: str, pg_server: str, prefix: str, user: str,
+                password: str) -> Iterator[tuple[Path, str]]:  # fmt: skip
+    """A fresh data directory (and on PostgreSQL a scratch database, dropped afterwards) with
+    one account: (data directory, database URL or "")."""
+    from bench.crash import cli
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(backend, pg_server, prefix) as database,
+    ):
+        data = Path(tmp) / "data"
+        made = cli(data, database, "account", "add", user, "--password", password)
+        if made.returncode != 0:
+            raise RuntimeError(made.stderr)
+        yield data, database
+
+
+def server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every server benchmark takes: --workers, --backend, --server, --json."""
+    parser.add_argument("--workers", type=int, nargs="+", default=[1])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="PostgreSQL to make scratch databases on")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="write the results here too")

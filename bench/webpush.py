@@ -18,10 +18,8 @@ import base64
 import json
 import secrets
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import http_ece
@@ -29,10 +27,9 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench.crash import cli
 from bench.fill import jmapd_env
-from bench.machine import cpu_model, cpu_seconds, cpu_used, scratch_database
-from bench.server import JmapdServer
+from bench.machine import cpu_model, cpu_seconds, cpu_used
+from bench.server import JmapdServer, one_account, server_arguments
 
 USER, PASSWORD = "push@localhost", "push-password"
 USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
@@ -125,12 +122,10 @@ def subscribe(client: httpx.Client, endpoint: Endpoint, count: int) -> None:
 
 def run(subscriptions: int, rounds: int, gap: float, workers: int, backend: str,
         pg_server: str) -> dict[str, Any]:  # fmt: skip
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        scratch_database(backend, pg_server, "jmapd_bench_webpush") as database,
+    with one_account(backend, pg_server, "jmapd_bench_webpush", USER, PASSWORD) as (
+        data,
+        database,
     ):
-        data = Path(tmp) / "data"
-        cli(data, database, "account", "add", USER, "--password", PASSWORD)
         env = jmapd_env() | {
             "JMAPD_PUSH_ALLOW_LOOPBACK": "true",
             "JMAPD_MAX_PUSH_SUBSCRIPTIONS": str(subscriptions),
@@ -187,10 +182,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--gap", type=float, default=1.5, help="seconds between changes")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1])
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--json", type=Path)
+    server_arguments(parser)
     args = parser.parse_args()
     print(f"machine: {cpu_model()}")
     results = []

@@ -6,9 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +293,18 @@ def bob(server: Server) -> Client:
 def ids(server: Server) -> dict[str, str]:
     """Account ids by short name: alice, bob, carol."""
     return {name.split("@")[0]: account_id for name, account_id in server.accounts.items()}
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for the tests' own HTTP peers, which logs nothing."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_http(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """A peer over HTTP (a push service, a web page's origin) on a free loopback port, served
+    in the background: the server (shutdown() and server_close() it) and its origin."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"

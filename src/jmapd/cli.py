@@ -13,6 +13,7 @@ import re
 import secrets
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -378,6 +379,20 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def subcommands(
+    parent: argparse.ArgumentParser | None, dest: str, commands: list[tuple[str, str]],
+    group: Any = None,
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:  # fmt: skip
+    """Each of a command's subcommands (name, help), made with the configuration flags."""
+    if group is None:
+        assert parent is not None
+        group = parent.add_subparsers(dest=dest, required=True, parser_class=Parser)
+    for name, help in commands:
+        command = group.add_parser(name, help=help)
+        add_config_flags(command)
+        yield name, command
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="jmapd", description="A JMAP server.")
     p.add_argument("--version", action="version", version=f"jmapd {__version__}")
@@ -388,29 +403,13 @@ def parser() -> argparse.ArgumentParser:
 
     account = sub.add_parser("account", help="manage accounts")
     actions = account.add_subparsers(dest="action", required=True, parser_class=Parser)
-    for action, help in [
+    for action, a in subcommands(None, "action", [
         ("add", "create an account"),
         ("remove", "delete an account and all its data"),
         ("passwd", "set an account's password"),
         ("grant", "let USER use ADDRESS's account"),
         ("list", "list accounts"),
-        ("alias", "manage the other addresses mail for ADDRESS arrives at"),
-    ]:
-        a = actions.add_parser(action, help=help)
-        if action == "alias":
-            aliases = a.add_subparsers(dest="alias_action", required=True, parser_class=Parser)
-            for alias_action, alias_help in [
-                ("add", "deliver mail for ALIAS (local@domain, or @domain for a catch-all)"),
-                ("remove", "stop delivering mail for ALIAS"),
-                ("list", "list the account's aliases"),
-            ]:
-                b = aliases.add_parser(alias_action, help=alias_help)
-                add_config_flags(b)
-                b.add_argument("address")
-                if alias_action != "list":
-                    b.add_argument("alias")
-            continue
-        add_config_flags(a)
+    ], actions):  # fmt: skip
         if action != "list":
             a.add_argument("address")
         if action in ("add", "passwd"):
@@ -420,17 +419,23 @@ def parser() -> argparse.ArgumentParser:
             a.add_argument("--read-only", action="store_true")
         if action == "remove":
             a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    alias = actions.add_parser("alias", help="manage the other addresses mail arrives at")
+    for alias_action, b in subcommands(alias, "alias_action", [
+        ("add", "deliver mail for ALIAS (local@domain, or @domain for a catch-all)"),
+        ("remove", "stop delivering mail for ALIAS"),
+        ("list", "list the account's aliases"),
+    ]):  # fmt: skip
+        b.add_argument("address")
+        if alias_action != "list":
+            b.add_argument("alias")
     account.set_defaults(run=cmd_account)
 
     token = sub.add_parser("token", help="manage API bearer tokens")
-    actions = token.add_subparsers(dest="action", required=True, parser_class=Parser)
-    for action, help in [
+    for action, t in subcommands(token, "action", [
         ("create", "create a token and print it"),
         ("list", "list an account's tokens (names, never the secrets)"),
         ("revoke", "revoke a token"),
-    ]:
-        t = actions.add_parser(action, help=help)
-        add_config_flags(t)
+    ]):  # fmt: skip
         t.add_argument("address")
         if action != "list":
             t.add_argument("--name", default="default", help="the token's name")

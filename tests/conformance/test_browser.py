@@ -11,12 +11,10 @@ import queue
 import shutil
 import struct
 import subprocess
-import threading
 import time
 import urllib.parse
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ import pytest
 from tests.conformance.notes import fresh_account
 from tests.conformance.test_blobs import upload
 from tests.conformance.test_eventsource import create_note
-from tests.conftest import Server
+from tests.conftest import QuietHandler, Server, serve_http
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -100,7 +98,7 @@ class Page:
         self.held: list[dict[str, Any]] = []
         reports = self.reports
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -114,12 +112,7 @@ class Page:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.origin = serve_http(Handler)
 
     def wait_for(self, key: str, timeout: float = 30) -> Any:
         """The value of the first report not yet taken that has `key` (failing on a page

@@ -12,11 +12,9 @@ import contextlib
 import os
 import queue
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 from tests.conformance.notes import create_one, fresh_account
-from tests.conftest import CORE, TEST, Client, Server, jmapd, start_server, stop_server
+from tests.conftest import (
+    CORE,
+    TEST,
+    Client,
+    QuietHandler,
+    Server,
+    jmapd,
+    serve_http,
+    start_server,
+    stop_server,
+)
 
 VAPID = "urn:ietf:params:jmap:webpush-vapid"
 USING = [CORE, TEST]
@@ -76,7 +84,7 @@ class Endpoint:
         self.status: dict[str, int] = {}
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
@@ -87,12 +95,7 @@ class Endpoint:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.origin = serve_http(Handler)
 
     def queue(self, path: str) -> queue.Queue[Push]:
         return self.received.setdefault(path, queue.Queue())
