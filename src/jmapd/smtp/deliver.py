@@ -10,9 +10,9 @@ notify its user of new mail pushes on that.
 
 from __future__ import annotations
 
-from ..store.base import BlobStore
+from ..store.base import BlobStore, Busy
 from ..store.sql import SQLStore
-from ..types.email.store import parse, store_email, utc_now
+from ..types.email.store import Parsed, parse, store_email, utc_now
 
 
 class NoInbox(Exception):
@@ -25,17 +25,48 @@ def with_trace(raw: bytes, mail_from: str, recipient: str) -> bytes:
     return (f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()) + raw
 
 
-def deliver(store: SQLStore, blobs: BlobStore, account_id: str, raw: bytes) -> dict[str, int]:
-    """Store the message in the account's Inbox (committed, durable, when this returns);
-    the states it changed."""
-    blob_id = blobs.put(raw)
-    parsed = parse(blob_id, raw)
-    with store.write(account_id) as txn:
-        mailboxes = txn.get("Mailbox", None)
-        inbox = next((id for id, m in mailboxes.items() if m.get("role") == "inbox"), None)
-        if inbox is None:
-            raise NoInbox(account_id)
-        store_email(txn, parsed, {inbox: True}, {}, utc_now())
-        txn.touch("EmailDelivery")
-    blobs.ensure(blob_id, raw)  # housekeeping may have taken an unreferenced file meanwhile
-    return txn.changed
+Outcome = dict[str, int] | BaseException  # the states a delivery changed, or why it failed
+
+
+def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]) -> list[Outcome]:
+    """Store each (account id, message) in the account's Inbox; when this returns, what it
+    stored is committed and durable. The messages of one account share one transaction (one
+    commit, one fsync: group commit), each in a savepoint of its own, so one that fails
+    fails alone."""
+    outcomes: list[Outcome | None] = [None] * len(messages)
+    parsed: dict[int, Parsed] = {}
+    for i, (_, raw) in enumerate(messages):  # the slow part, before any lock
+        try:
+            parsed[i] = parse(blobs.put(raw), raw)
+        except Exception as e:
+            outcomes[i] = e
+    by_account: dict[str, list[int]] = {}
+    for i in parsed:
+        by_account.setdefault(messages[i][0], []).append(i)
+    for account_id, indexes in by_account.items():
+        try:
+            with store.write(account_id) as txn:
+                mailboxes = txn.get("Mailbox", None)
+                inbox = next((id for id, m in mailboxes.items() if m.get("role") == "inbox"),
+                             None)  # fmt: skip
+                if inbox is None:
+                    raise NoInbox(account_id)
+                for i in indexes:
+                    try:
+                        with txn.savepoint():
+                            store_email(txn, parsed[i], {inbox: True}, {}, utc_now())
+                            txn.touch("EmailDelivery")
+                    except Busy:
+                        raise
+                    except Exception as e:
+                        outcomes[i] = e
+        except BaseException as e:
+            for i in indexes:
+                outcomes[i] = outcomes[i] or e
+            continue
+        for i in indexes:
+            if outcomes[i] is None:
+                # housekeeping may have taken the file while nothing referenced it
+                blobs.ensure(parsed[i].blob_id, messages[i][1])
+                outcomes[i] = txn.changed
+    return [o if o is not None else RuntimeError("not delivered") for o in outcomes]

@@ -25,18 +25,62 @@ import anyio.to_thread
 from aiosmtpd.lmtp import LMTP
 
 from ..store.base import Busy
-from .deliver import NoInbox, deliver, with_trace
+from .deliver import NoInbox, Outcome, deliver, with_trace
 
 if TYPE_CHECKING:
     from ..http.app import Server
 
 log = logging.getLogger("jmapd.lmtp")
+# aiosmtpd logs every connection and command at INFO; jmapd logs each delivery itself.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 HELD: list[Any] = []  # the lock of the Unix socket this process serves, while it lives
+
+
+class GroupCommit:
+    """Deliveries that arrive while others are being committed wait and go into the next
+    commit together (deliver.py): one fsync for many messages. Each waits for its own
+    outcome: nobody is answered before their message is durable."""
+
+    def __init__(self, server: Server, most: int = 64) -> None:
+        self.server, self.most = server, most
+        self.waiting: list[tuple[str, bytes, asyncio.Future[Outcome]]] = []
+        self.committing = False
+        self.task: asyncio.Future[None] | None = None
+
+    async def deliver(self, account_id: str, raw: bytes) -> dict[str, int]:
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.waiting.append((account_id, raw, done))
+        if not self.committing:
+            self.committing = True
+            self.task = asyncio.ensure_future(self._commit())
+        outcome = await done
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def _commit(self) -> None:
+        server = self.server
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[: self.most], self.waiting[self.most :]
+                try:
+                    outcomes = await anyio.to_thread.run_sync(
+                        deliver, server.store, server.blobs, [(a, raw) for a, raw, _ in batch],
+                        limiter=server.engine,
+                    )  # fmt: skip
+                except BaseException as e:
+                    outcomes = [e] * len(batch)
+                for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                    if not done.done():
+                        done.set_result(outcome)
+        finally:
+            self.committing = False
 
 
 class Handler:
     def __init__(self, server: Server) -> None:
         self.server = server
+        self.group = GroupCommit(server)
 
     async def _account(self, address: str) -> str | None:
         account: str | None = await anyio.to_thread.run_sync(
@@ -69,10 +113,7 @@ class Handler:
             account = await self._account(recipient)
             if account is None:  # removed since RCPT
                 return f"550 5.1.1 <{recipient}>: no such user here"
-            changed = await anyio.to_thread.run_sync(
-                deliver, server.store, server.blobs, account,
-                with_trace(raw, mail_from, recipient), limiter=server.engine,
-            )  # fmt: skip
+            changed = await self.group.deliver(account, with_trace(raw, mail_from, recipient))
         except NoInbox:
             return f"452 4.2.0 <{recipient}>: the account has no Inbox; try again later"
         except Busy:
