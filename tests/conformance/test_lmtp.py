@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,3 +325,33 @@ def test_lmtp_on_a_unix_socket(backend: str, tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o007 == 0
     finally:
         stop_server(server)
+
+
+def test_concurrent_deliveries_are_each_stored_once(mail: Mail) -> None:
+    """Deliveries that arrive together are committed together (group commit): every 250
+    stands for exactly one stored message."""
+    results: list[int] = []
+
+    def connection(n: int) -> None:
+        client = mail.lmtp()
+        try:
+            for i in range(10):
+                assert client.command("MAIL FROM:<x@remote.example>")[0] == 250
+                assert client.command("RCPT TO:<ann@example.com>")[0] == 250
+                [(code, _)] = client.data(message(f"together-{n}-{i}"), 1)
+                results.append(code)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=connection, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [250] * 80
+    client = mail.clients["ann@example.com"]
+    account, box = inbox(client)
+    where = {"inMailbox": box, "subject": "together"}
+    found = client.ok("Email/query", {"accountId": account, "filter": where,
+                                      "calculateTotal": True})  # fmt: skip
+    assert found["total"] == 80
