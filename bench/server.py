@@ -35,6 +35,8 @@ class JmapdServer:
         )
 
     def output(self) -> str:
+        if self.log.closed:  # stopped: what it said is gone
+            return "(stopped)"
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-3000:]
 
