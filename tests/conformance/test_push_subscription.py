@@ -355,6 +355,8 @@ def test_bad_creates(server: Server, endpoint: Endpoint) -> None:
         "keyset": ({"keys": {"p256dh": "x"}}, ["keys"]),
         "url": ({"url": "ftp://example.com/"}, ["url"]),
         "both": ({"url": 5, "deviceClientId": None}, ["url", "deviceClientId"]),
+        "types": ({"types": ["Email", 7]}, ["types"]),
+        "unknown": ({"colour": "red"}, ["colour"]),
     }
     create = {cid: {"deviceClientId": "d", "url": url, **given}
               for cid, (given, _) in cases.items()}  # fmt: skip

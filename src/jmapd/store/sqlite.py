@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from .base import Busy
 from .sql import SQLStore
@@ -32,6 +35,8 @@ class SQLiteStore(SQLStore):
         self.busy_timeout = busy_timeout
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._writers = threading.Lock()  # this process's writers, one at a time
+        self._write_lock: tuple[int, TextIO] | None = None  # (pid, the file all processes lock)
         self.migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -55,7 +60,45 @@ class SQLiteStore(SQLStore):
         return db
 
     @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """Writers take turns here before SQLite's lock: threads on a lock that wakes the next
+        at once, processes on a file lock tried every half millisecond. SQLite's own busy
+        wait sleeps up to 100 ms between tries: concurrent writers then waited in a convoy
+        (a p99 of 115 ms for one-keyword Email/sets from 8 clients)."""
+        if not self._writers.acquire(timeout=self.busy_timeout):
+            raise Busy("other writers held the database for too long")
+        try:
+            if self._write_lock is None or self._write_lock[0] != os.getpid():
+                # A store inherited across fork() must not share the parent's lock.
+                self._write_lock = (os.getpid(), open(self.path.parent / ".write.lock", "a"))  # noqa: SIM115
+            lock = self._write_lock[1]
+            deadline = time.monotonic() + self.busy_timeout
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Busy("another process held the database for too long") from None
+                    time.sleep(0.0005)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        finally:
+            self._writers.release()
+
+    @contextmanager
     def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        if not write:
+            with self._transaction_of(False) as db:
+                yield db
+            return
+        with self._writer(), self._transaction_of(True) as db:
+            yield db
+
+    @contextmanager
+    def _transaction_of(self, write: bool) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front: writers are serialised before they read.
         db = self.db
         try:
