@@ -109,6 +109,10 @@ def _first_match(text: str, terms: list[Term]) -> int | None:
         found = _walk(text, terms, at)
         if found is not None:
             return found
+    elif text.isascii():
+        # An ASCII word folds to itself in lower case: had a term matched, its first word
+        # would have been found as written. Only other scripts need the walk from the start.
+        return None
     return _walk(text, terms, 0)
 
 
@@ -164,7 +168,19 @@ def snippet(text: str, terms: list[Term], octets: int = SNIPPET_OCTETS) -> str |
     long text costs little beyond finding the first match."""
     if not terms:
         return None
-    text = " ".join(text.split())
+    # Most often a term is in the text as written: then only the stretch around where it
+    # first is needs its white space made single and its words read, not the whole text.
+    hints = [m.start() for t in terms if (m := re.search(re.escape(t.words[0]), text, re.I))]
+    if hints and len(text) > 8 * octets:
+        near = min(hints)
+        found = _snippet(" ".join(text[max(0, near - 2 * octets) : near + 4 * octets].split()),
+                         terms, octets)  # fmt: skip
+        if found is not None:
+            return found
+    return _snippet(" ".join(text.split()), terms, octets)
+
+
+def _snippet(text: str, terms: list[Term], octets: int) -> str | None:
     first = _first_match(text, terms)
     if first is None:
         return None
