@@ -31,13 +31,20 @@ def blob_id_for(data: bytes) -> str:
 
 
 class Ensuring:
-    """BlobStore.ensure, for any store with put and exists."""
+    """BlobStore.ensure and read_many, for any store with put, exists and read."""
 
     def put(self, data: bytes) -> str:
         raise NotImplementedError
 
     def exists(self, blob_id: str) -> bool:
         raise NotImplementedError
+
+    def read(self, blob_id: str) -> bytes | None:
+        raise NotImplementedError
+
+    def read_many(self, blob_ids: list[str]) -> dict[str, bytes]:
+        """One by one; a store with round trips does better."""
+        return {b: data for b in dict.fromkeys(blob_ids) if (data := self.read(b)) is not None}
 
     def ensure(self, blob_id: str, data: bytes) -> None:
         if not self.exists(blob_id):

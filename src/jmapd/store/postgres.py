@@ -193,6 +193,21 @@ class PostgresBlobStore(Ensuring):
             return bytes(found[0])
         return self.fallback.read(blob_id) if self.fallback else None
 
+    def read_many(self, blob_ids: list[str]) -> dict[str, bytes]:
+        wanted = [b for b in dict.fromkeys(blob_ids) if BLOB_ID.fullmatch(b)]
+        if not wanted:
+            return {}
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT blob_id, data FROM blob_data WHERE blob_id = ANY(%s)",
+                                (wanted,)).fetchall()  # fmt: skip
+        found = {str(r[0]): bytes(r[1]) for r in rows}
+        for blob_id in wanted:
+            if blob_id not in found and self.fallback is not None:
+                data = self.fallback.read(blob_id)
+                if data is not None:
+                    found[blob_id] = data
+        return found
+
     def exists(self, blob_id: str) -> bool:
         with self.pool.connection() as conn:
             row = conn.execute("SELECT 1 FROM blob_data WHERE blob_id = %s", (blob_id,))

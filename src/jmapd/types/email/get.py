@@ -28,11 +28,14 @@ def email_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         records = txn.get("Email", ids)
     request_too_large(len(records), ctx.config.max_objects_in_get, "Emails")
     found = []
+    bodies = view.fetch_text or view.fetch_html or view.fetch_all  # read in one go
+    raws = ctx.blobs.read_many([r["blobId"] for r in records.values()]) if bodies else {}
     for id in ids if ids is not None else sorted(records):
         record = records.get(id)
         if record is None:
             continue
-        message = StoredMessage(record["summary"], record["blobId"], ctx.blobs)
+        message = StoredMessage(record["summary"], record["blobId"], ctx.blobs,
+                                raws.get(record["blobId"]))  # fmt: skip
         metadata = {"id": id, **{k: record[k] for k in METADATA}}
         found.append(view.email(message, metadata, message.part_blob))
     return {

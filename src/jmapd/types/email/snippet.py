@@ -45,6 +45,7 @@ def search_snippet_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     with ctx.read(a["accountId"]) as txn:
         records = txn.get("Email", ids)
     found = []
+    raws = ctx.blobs.read_many([r["blobId"] for r in records.values()]) if in_body else {}
     for id in ids:
         record = records.get(id)
         if record is None:
@@ -52,7 +53,8 @@ def search_snippet_get(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         subject = record["summary"]["properties"]["subject"] or ""
         preview = None
         if in_body:  # the first part with a match (most often the first part)
-            message = StoredMessage(record["summary"], record["blobId"], ctx.blobs)
+            message = StoredMessage(record["summary"], record["blobId"], ctx.blobs,
+                                    raws.get(record["blobId"]))  # fmt: skip
             texts = message.search_texts()
             preview = next(filter(None, (snippet(t, in_body) for t in texts)), None)
         found.append(

@@ -106,11 +106,13 @@ class StoredMessage:
     """A stored summary with the interface of mail.Message that the Email view uses; the blob
     is parsed only when body values are asked for."""
 
-    def __init__(self, summary: dict[str, Any], blob_id: str, blobs: BlobStore) -> None:
+    def __init__(self, summary: dict[str, Any], blob_id: str, blobs: BlobStore,
+                 raw: bytes | None = None) -> None:  # fmt: skip
+        """`raw`: the message's bytes when they were read already (BlobStore.read_many)."""
         self.summary = summary
         self.blob_id = blob_id
         self._load = partial(blobs.read, blob_id)
-        self._raw: bytes | None = None
+        self._raw: bytes | None = raw
         self._message: Message | None = None
         self._parts = {p["partId"]: p for p in _leaves(summary["bodyStructure"])}
 
