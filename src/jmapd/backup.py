@@ -13,15 +13,16 @@ schema version).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from .protocol.values import utc_date
 from .store.base import BlobStore
 from .store.sql import SQLStore, marks
 
@@ -82,7 +83,7 @@ def backup(store: SQLStore, blobs: BlobStore, target: Path, progress: Progress) 
     manifest = {
         "format": FORMAT,
         "schema": int(schema),
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": utc_date(time.time()),
         "backend": store.dialect,
         "counts": counts,
     }

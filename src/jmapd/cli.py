@@ -6,7 +6,6 @@ code 2 (startup.UsageError), never a traceback."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import os
 import re
@@ -23,6 +22,7 @@ from . import __version__
 from . import config as configuration
 from .passwords import hash_password, new_token, token_hash
 from .protocol.registry import REGISTRY
+from .protocol.values import utc_date
 from .startup import (
     UsageError,
     check_free,
@@ -271,8 +271,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         print(f"jmapd: created {kind}token {args.name} for {account.name}", file=sys.stderr)
     elif args.action == "list":
         for name, read_only, created in store.list_tokens(account.id):
-            when = dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            print(f"{name} {'read-only' if read_only else 'full'} {when}")
+            print(f"{name} {'read-only' if read_only else 'full'} {utc_date(created)}")
     else:
         if not store.revoke_token(account.id, args.name):
             raise UsageError(f"no token {args.name} for {args.address}")

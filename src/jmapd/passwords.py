@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from .protocol.values import b64url
 
 _hasher = PasswordHasher()
 
@@ -35,8 +36,7 @@ def token_hash(token: str) -> str:
 def password_fingerprint(password_hash: str) -> str:
     """Names a password without revealing its hash (which could be attacked offline): what
     access tokens and push subscriptions keep of the password that made them."""
-    digest = hashlib.sha256(password_hash.encode()).digest()[:16]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return b64url(hashlib.sha256(password_hash.encode()).digest()[:16])
 
 
 def credential_id(kind: str, secret: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import gc
 import logging
 import re
@@ -28,6 +27,7 @@ from ..config import Config
 from ..protocol.errors import RequestError
 from ..protocol.registry import REGISTRY, Capability, Context, Registry, User
 from ..protocol.request import needs_store, parse_request, run
+from ..protocol.values import utc_date
 from ..push.bus import Bus, catch_up, poll
 from ..push.eventsource import parse_params, stream
 from ..push.local import LocalFanout
@@ -292,8 +292,8 @@ def routes(server: Server) -> list[BaseRoute]:
         """A browser access token for the request's credential (never for another token)."""
         user = await server.authenticate(request)
         token, expires = server.auth.issue_access_token(user, config.access_token_ttl)
-        when = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return JSONResponse({"accessToken": token, "expires": when, "parameter": ACCESS_TOKEN},
+        return JSONResponse({"accessToken": token, "expires": utc_date(expires),
+                             "parameter": ACCESS_TOKEN},
                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
     async def eventsource(request: Request) -> Response:

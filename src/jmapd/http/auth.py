@@ -43,6 +43,7 @@ from ..config import Config
 from ..passwords import hash_password, password_fingerprint, token_hash, verify_password
 from ..protocol.errors import RequestError
 from ..protocol.registry import User
+from ..protocol.values import b64url, b64url_decode
 from ..store.base import Store
 from .observe import FAILED_LOGINS, THROTTLED_LOGINS
 from .throttle import FailureCounter
@@ -102,10 +103,6 @@ def basic_username(header: str) -> str | None:
         return None
     name, sep, _ = decoded.partition(":")
     return name if sep else None
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Authenticator:
@@ -180,7 +177,7 @@ class Authenticator:
         return self._key
 
     def _sign(self, body: str) -> str:
-        return _b64(hmac.digest(self._signing_key(), body.encode(), "sha256"))
+        return b64url(hmac.digest(self._signing_key(), body.encode(), "sha256"))
 
     def issue_access_token(self, user: User, ttl: int) -> tuple[str, float]:
         """A browser access token for the user's credential, and when it expires."""
@@ -188,7 +185,7 @@ class Authenticator:
         expires = float(int(min(time.time() + ttl, user.expires)))
         named = secret if kind == "token" else password_fingerprint(secret)
         payload = {"a": user.account_id, "k": kind, "c": named, "e": expires}
-        body = _b64(orjson.dumps(payload))
+        body = b64url(orjson.dumps(payload))
         return f"{body}.{self._sign(body)}", expires
 
     async def _access_token_user(self, conn: HTTPConnection, token: str) -> User:
@@ -204,7 +201,7 @@ class Authenticator:
         body, _, mac = token.partition(".")
         if len(token) > 1000 or not hmac.compare_digest(mac.encode(), self._sign(body).encode()):
             raise invalid_token("the access token is not valid")
-        payload = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        payload = orjson.loads(b64url_decode(body))
         if payload["e"] <= time.time():
             raise invalid_token("the access token has expired")
         account = self.store.account_by_id(payload["a"])

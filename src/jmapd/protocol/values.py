@@ -6,9 +6,10 @@ or raises ValueError with a message a developer can act on.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 # Matched with fullmatch: "$" would let a trailing newline through, "\d" non-ASCII digits.
@@ -17,6 +18,26 @@ UTC_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.
 MAX_SAFE = 2**53 - 1
 
 Resolver = Callable[[str], str | None]
+
+
+def utc_date(seconds: float) -> str:
+    """A time (seconds since the epoch) as a UTCDate, to the second."""
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_seconds(date: str) -> float:
+    """A UTCDate (or any RFC 3339 date-time) as seconds since the epoch."""
+    return datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp()
+
+
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 4648 §5, as JWTs, Web Push keys and our tokens are)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    """The octets of base64url with or without its padding; ValueError if it is not."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class Kind:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -12,6 +11,7 @@ import anyio.to_thread
 import orjson
 
 from ..protocol.errors import RequestError
+from ..protocol.values import b64url, b64url_decode
 from .bus import Bus, States
 
 DECIMAL = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() takes "²"
@@ -37,7 +37,7 @@ Known = dict[str, dict[str, str]]  # accountId → type → the state the client
 def event_id(known: Known) -> bytes:
     """The states a client has been told, as the event's id: sent back as Last-Event-ID by a
     reconnecting EventSource, it says what the client missed (no state kept on the server)."""
-    return base64.urlsafe_b64encode(orjson.dumps(known)).rstrip(b"=")
+    return b64url(orjson.dumps(known)).encode()
 
 
 def parse_event_id(value: str | None) -> Known:
@@ -45,7 +45,7 @@ def parse_event_id(value: str | None) -> Known:
     if not value or len(value) > 65536:
         return {}
     try:
-        known = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        known = orjson.loads(b64url_decode(value))
     except (ValueError, orjson.JSONDecodeError):
         return {}
     if not isinstance(known, dict) or not all(

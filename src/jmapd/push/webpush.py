@@ -22,9 +22,7 @@ signed by the server (VAPID, RFC 8292 with py-vapid; the key advertised as RFC 9
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import datetime as dt
 import ipaddress
 import logging
 import socket
@@ -44,6 +42,7 @@ from py_vapid import Vapid02
 
 from ..config import Config
 from ..passwords import credential_id
+from ..protocol.values import b64url, b64url_decode, utc_seconds
 from ..store.sql import SQLStore
 from .bus import Bus, Changes
 
@@ -54,14 +53,6 @@ VAPID = "urn:ietf:params:jmap:webpush-vapid"
 GONE_AFTER = 3  # 404/410 answers in a row before a subscription is destroyed
 RETRIES = (1, 4, 15, 60)  # seconds before each new try of a failed delivery
 JWT_LIFETIME = 12 * 3600
-
-
-def b64url_decode(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Refused(ValueError):
@@ -316,7 +307,13 @@ class WebPush:
             records = txn.get(TYPE, None)
         return {
             id: Target(
-                id, user, r["url"], r["keys"], r["types"], _when(r["expires"]), r["_credential"]
+                id,
+                user,
+                r["url"],
+                r["keys"],
+                r["types"],
+                utc_seconds(r["expires"]),
+                r["_credential"],
             )
             for id, r in records.items()
             if r.get("verificationCode") is not None and r["verificationCode"] == r.get("_code")
@@ -384,10 +381,6 @@ class WebPush:
         destroy(self.store, owner, subscription_id, self.announce)
 
 
-def _when(utc_date: str) -> float:
-    return dt.datetime.fromisoformat(utc_date.replace("Z", "+00:00")).timestamp()
-
-
 def credential_valid(store: SQLStore, owner: str, credential: str) -> bool:
     """Whether the credential a subscription of `owner` was made with is still good."""
     kind, _, secret = credential.partition(":")
@@ -412,7 +405,7 @@ def expire(store: SQLStore, announce: Announce) -> int:
     how many."""
     now, gone = time.time(), 0
     for owner, id, record in store.records_everywhere(TYPE):
-        if _when(record["expires"]) <= now or not credential_valid(
+        if utc_seconds(record["expires"]) <= now or not credential_valid(
             store, owner, record["_credential"]
         ):
             destroy(store, owner, id, announce)

@@ -10,7 +10,6 @@ when the client gives none): Basic credentials and API tokens do not expire.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import threading
 import time
@@ -21,7 +20,15 @@ from ..passwords import credential_id
 from ..protocol.engine import DataType, Hooks, Property, register_type
 from ..protocol.errors import SetError, invalid_properties
 from ..protocol.registry import CORE, Context
-from ..protocol.values import OBJECT, STRING, UTC_DATE_KIND, ListOf, Nullable
+from ..protocol.values import (
+    OBJECT,
+    STRING,
+    UTC_DATE_KIND,
+    ListOf,
+    Nullable,
+    utc_date,
+    utc_seconds,
+)
 from ..push.webpush import TYPE, Refused, check_keys, check_url
 from ..store.base import Transaction
 
@@ -29,16 +36,12 @@ MAX_URL = 2048
 MAX_DEVICE_CLIENT_ID = 255
 
 
-def utc_date(when: float) -> str:
-    return dt.datetime.fromtimestamp(int(when), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def bounded_expiry(ctx: Context, given: str | None) -> str:
     """The expiry the server keeps: the client's, bounded to push_subscription_days."""
     longest = time.time() + ctx.config.push_subscription_days * 86400
     if given is None:
         return utc_date(longest)
-    when = dt.datetime.fromisoformat(given.replace("Z", "+00:00")).timestamp()
+    when = utc_seconds(given)
     if when <= time.time():
         raise invalid_properties("expires is in the past", "expires")
     return given if when <= longest else utc_date(longest)

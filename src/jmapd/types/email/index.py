@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from ...mail import parse_message
@@ -15,6 +14,7 @@ from ...mail.search import words
 from ...mail.thread_keys import base_subject
 from ...protocol.engine.query import Comparator, Results, collation_text, parse_sort, walk_filter
 from ...protocol.registry import Context
+from ...protocol.values import utc_seconds
 from ...store.base import BlobStore, Transaction
 from ...store.mailindex import FIELDS, MessageEntry, MessageQuery
 
@@ -26,7 +26,7 @@ def millis(date: str | None) -> int | None:
     """A UTCDate or RFC 3339 date-time as milliseconds since the epoch."""
     if date is None:
         return None
-    return round(datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp() * 1000)
+    return round(utc_seconds(date) * 1000)
 
 
 def is_unread(email: dict[str, Any]) -> bool:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
@@ -28,6 +28,7 @@ from ...mail.summary import search_texts, searched_parts
 from ...mail.values import encoded_body_value
 from ...protocol.blobs import DERIVERS
 from ...protocol.registry import Context
+from ...protocol.values import utc_date
 from ...store.base import BlobStore, Transaction
 from ...store.mailindex import MessageEntry
 from .. import mailbox
@@ -35,7 +36,7 @@ from .index import entry, index_email, index_flags
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_date(time.time())
 
 
 def received_at(message: Message) -> str:
@@ -46,7 +47,7 @@ def received_at(message: Message) -> str:
         except (TypeError, ValueError, IndexError):
             continue
         if when.tzinfo is not None:
-            return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return utc_date(when.timestamp())
     return utc_now()
 
 
