@@ -289,6 +289,7 @@ class Authenticator:
             self._checked.pop(user.credential, None)
             self._cache = {k: e for k, e in self._cache.items() if e.user is not user}
             raise unauthorized("the credentials are no longer valid")
-        if len(self._checked) > 10_000:
-            self._checked.clear()
-        self._checked[user.credential] = now + max(max_age, 0) * 0.5
+        if max_age:  # an API request asks the store every time, and remembers nothing
+            if len(self._checked) > 10_000:
+                self._checked.clear()
+            self._checked[user.credential] = now + max_age * 0.5
