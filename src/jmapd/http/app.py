@@ -10,6 +10,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -131,6 +132,17 @@ class Server:
         user.access = {a.account_id: a for a in self.store.access(user.account_id)}
         user.session_state = session_state(self, user)
         return user
+
+    def stream_still_valid(self, user: User) -> bool:
+        """For an open EventSource or WebSocket (in a worker thread): is its credential still
+        good? A store that cannot be reached keeps the stream, to be asked again later."""
+        try:
+            self.auth.check(user, self.config.credential_check_interval)
+        except RequestError:
+            return False
+        except Exception:
+            log.exception("checking an open stream's credential failed")
+        return True
 
     def announce_from_thread(self, changed: dict[str, dict[str, int]]) -> None:
         if self.webpush.loop is not None:
@@ -257,14 +269,7 @@ def routes(server: Server) -> list[BaseRoute]:
                 return await server.process(user, body, "application/json", {})
 
         async def still_valid() -> bool:
-            try:
-                await anyio.to_thread.run_sync(server.auth.check, user,
-                                               config.credential_check_interval)  # fmt: skip
-            except RequestError:
-                return False
-            except Exception:  # the store is unreachable: keep the connection
-                log.exception("checking a WebSocket's credential failed")
-            return True
+            return await anyio.to_thread.run_sync(server.stream_still_valid, user)
 
         async def states(account_ids: list[str]) -> dict[str, dict[str, int]]:
             return await anyio.to_thread.run_sync(server.store.states, account_ids)
@@ -300,19 +305,11 @@ def routes(server: Server) -> list[BaseRoute]:
         user = await server.authenticate(request, access_token=True)
         wanted, close_after, ping = parse_params(request.query_params)
 
-        def still_valid() -> bool:
-            try:
-                server.auth.check(user, config.credential_check_interval)
-            except RequestError:
-                return False
-            except Exception:  # the store is unreachable: keep the stream, ask again later
-                log.exception("checking an event source's credential failed")
-            return True
-
         server.check_slot(user, "event sources", config.max_event_sources, "event sources")
         events = stream(
             server.bus, list(user.access), server.store.states, wanted, close_after, ping,
-            still_valid, config.credential_check_interval, request.headers.get("last-event-id"),
+            partial(server.stream_still_valid, user), config.credential_check_interval,
+            request.headers.get("last-event-id"),
         )  # fmt: skip
 
         async def counted() -> AsyncIterator[bytes]:
