@@ -59,33 +59,39 @@ class Refused(ValueError):
     """A push URL the server will not contact."""
 
 
-def check_scheme(url: str, allow_loopback: bool) -> bool:
-    return url.startswith("https://") or (allow_loopback and url.startswith("http://"))
-
-
-def check_url(url: str, allow_loopback: bool, resolve: bool = True) -> None:
-    """Raise Refused unless the URL may be contacted: https:// (or, with `allow_loopback`,
-    http://), and a host that resolves to public addresses only (or any, with
-    `allow_loopback`)."""
+def check_form(url: str, allow_loopback: bool) -> str:
+    """The URL's host; Refused unless it is an https:// URL (or, with `allow_loopback`,
+    http://) naming a host and no credentials."""
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port
+        _ = parts.port  # reading it raises ValueError for a port that is not one
     except ValueError as e:
         raise Refused(f"is not a URL: {e}") from None
     if parts.scheme != "https" and not (allow_loopback and parts.scheme == "http"):
         raise Refused("must begin with https://")
     if not parts.hostname or parts.username is not None or parts.password is not None:
         raise Refused("must name a host (and no credentials)")
-    if allow_loopback or not resolve:
+    return parts.hostname
+
+
+def check_host(host: str, allow_loopback: bool) -> None:
+    """Refused unless the host resolves to public addresses only (any, with
+    `allow_loopback`): no request into the server's own network (RFC 8620 §8.7)."""
+    if allow_loopback:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise Refused(f"host {parts.hostname!r} does not resolve") from None
+        raise Refused(f"host {host!r} does not resolve") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
         if not address.is_global:
-            raise Refused(f"host {parts.hostname!r} is not on the public Internet")
+            raise Refused(f"host {host!r} is not on the public Internet")
+
+
+def check_url(url: str, allow_loopback: bool) -> None:
+    """Refused unless the URL may be contacted: check_form, then check_host."""
+    check_host(check_form(url, allow_loopback), allow_loopback)
 
 
 def check_keys(keys: Any) -> str | None:
@@ -200,25 +206,27 @@ class WebPush:
                 "Content-Type": "application/json"}  # fmt: skip
 
     async def _allowed(self, url: str) -> bool:
-        """check_url, its verdict on a host kept for a minute (a resolver call per push
-        would cost more than the push)."""
-        host = urllib.parse.urlsplit(url).hostname or ""
-        known = self._hosts.get(host)
-        if known is None or known[0] < time.monotonic():
-            try:
-                if self.config.push_allow_loopback:
-                    check_url(url, True)
-                else:
-                    await anyio.to_thread.run_sync(check_url, url, False)
+        """check_url, the host's verdict kept for a minute (a resolver call per push would
+        cost more than the push)."""
+        allow = self.config.push_allow_loopback
+        try:
+            host = check_form(url, allow)
+            known = self._hosts.get(host)
+            if known is None or known[0] < time.monotonic():
                 verdict = ""
-            except Refused as e:
-                verdict = str(e)
-            if len(self._hosts) > 10_000:
-                self._hosts.clear()
-            known = self._hosts[host] = (time.monotonic() + 60, verdict)
+                try:
+                    await anyio.to_thread.run_sync(check_host, host, allow)
+                except Refused as e:
+                    verdict = str(e)
+                if len(self._hosts) > 10_000:
+                    self._hosts.clear()
+                known = self._hosts[host] = (time.monotonic() + 60, verdict)
             if known[1]:
-                log.warning("a push URL was refused: %s", known[1])
-        return not known[1] and check_scheme(url, self.config.push_allow_loopback)
+                raise Refused(known[1])
+        except Refused as e:
+            log.warning("a push URL was refused: %s", e)
+            return False
+        return True
 
     async def post(self, url: str, keys: dict[str, str] | None, value: dict[str, Any],
                    urgency: str = "normal") -> int:  # fmt: skip
@@ -279,7 +287,9 @@ class WebPush:
         for account_id, types in changes.items():
             if TYPE in types:
                 self.targets.pop(account_id, None)  # its subscriptions changed: read again
-        users = await anyio.to_thread.run_sync(self._users_and_targets, list(changes))
+        known = set(self.targets)
+        users, read = await anyio.to_thread.run_sync(self._users_of, list(changes), known)
+        self.targets.update(read)
         for user, account_ids in users.items():
             for target in self.targets.get(user, {}).values():
                 for account_id in account_ids:
@@ -290,17 +300,16 @@ class WebPush:
                 if target.pending and target.sending is None:
                     target.sending = asyncio.ensure_future(self._deliver(target))
 
-    def _users_and_targets(self, account_ids: list[str]) -> dict[str, list[str]]:
-        """user → the changed accounts they may use; the targets of users not yet known are
-        read (in a worker thread)."""
+    def _users_of(
+        self, account_ids: list[str], known: set[str]
+    ) -> tuple[dict[str, list[str]], dict[str, dict[str, Target]]]:
+        """In a worker thread: user → the changed accounts they may use, and the targets of
+        those users not `known` yet (the event loop keeps them)."""
         users: dict[str, list[str]] = {}
         for account_id in account_ids:
             for user in self.store.users_of(account_id):
                 users.setdefault(user, []).append(account_id)
-        for user in users:
-            if user not in self.targets:
-                self.targets[user] = self._read_targets(user)
-        return users
+        return users, {user: self._read_targets(user) for user in users if user not in known}
 
     def _read_targets(self, user: str) -> dict[str, Target]:
         with self.store.read(user) as txn:
@@ -340,7 +349,7 @@ class WebPush:
                     target.gone += 1
                     if target.gone >= GONE_AFTER:
                         log.info("push subscription %s is gone (HTTP %s)", target.id, status)
-                        await anyio.to_thread.run_sync(self._destroy, target.owner, target.id)
+                        await self._destroy(target)
                         return
                     continue
                 if status == 429:
@@ -373,12 +382,13 @@ class WebPush:
                 self._valid.clear()
             self._valid[target.credential] = now + 2
             return True
-        await anyio.to_thread.run_sync(self._destroy, target.owner, target.id)
+        await self._destroy(target)
         return False
 
-    def _destroy(self, owner: str, subscription_id: str) -> None:
-        self.targets.get(owner, {}).pop(subscription_id, None)
-        destroy(self.store, owner, subscription_id, self.announce)
+    async def _destroy(self, target: Target) -> None:
+        self.targets.get(target.owner, {}).pop(target.id, None)
+        await anyio.to_thread.run_sync(destroy, self.store, target.owner, target.id,
+                                       self.announce)  # fmt: skip
 
 
 def credential_valid(store: SQLStore, owner: str, credential: str) -> bool:
