@@ -10,7 +10,9 @@ notify its user of new mail pushes on that.
 
 from __future__ import annotations
 
-from ..store.base import BlobStore, Busy
+from ..protocol.engine.set import one_record
+from ..protocol.errors import SetError
+from ..store.base import BlobStore
 from ..store.sql import SQLStore
 from ..types.email.store import Parsed, parse, store_email, utc_now
 
@@ -25,7 +27,7 @@ def with_trace(raw: bytes, mail_from: str, recipient: str) -> bytes:
     return (f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()) + raw
 
 
-Outcome = dict[str, int] | BaseException  # the states a delivery changed, or why it failed
+Outcome = dict[str, int] | Exception  # the states a delivery changed, or why it failed
 
 
 def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]) -> list[Outcome]:
@@ -38,7 +40,7 @@ def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]
     for i, (_, raw) in enumerate(messages):  # the slow part, before any lock
         try:
             parsed[i] = parse(blobs.put(raw), raw)
-        except Exception as e:
+        except Exception as e:  # a disk that is full fails this message, not its neighbours
             outcomes[i] = e
     by_account: dict[str, list[int]] = {}
     for i in parsed:
@@ -53,14 +55,12 @@ def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]
                     raise NoInbox(account_id)
                 for i in indexes:
                     try:
-                        with txn.savepoint():
+                        with one_record(txn):  # a bug is logged, and fails this one alone
                             store_email(txn, parsed[i], {inbox: True}, {}, utc_now())
                             txn.touch("EmailDelivery")
-                    except Busy:
-                        raise
-                    except Exception as e:
+                    except SetError as e:
                         outcomes[i] = e
-        except BaseException as e:
+        except Exception as e:  # the account's transaction failed: all of its messages did
             for i in indexes:
                 outcomes[i] = outcomes[i] or e
             continue
@@ -69,4 +69,6 @@ def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]
                 # housekeeping may have taken the file while nothing referenced it
                 blobs.ensure(parsed[i].blob_id, messages[i][1])
                 outcomes[i] = txn.changed
-    return [o if o is not None else RuntimeError("not delivered") for o in outcomes]
+    done = [o for o in outcomes if o is not None]  # each message has its outcome by now
+    assert len(done) == len(messages)
+    return done

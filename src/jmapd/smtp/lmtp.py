@@ -54,7 +54,7 @@ class GroupCommit:
             self.committing = True
             self.task = asyncio.ensure_future(self._commit())
         outcome = await done
-        if isinstance(outcome, BaseException):
+        if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
@@ -68,7 +68,7 @@ class GroupCommit:
                         deliver, server.store, server.blobs, [(a, raw) for a, raw, _ in batch],
                         limiter=server.engine,
                     )  # fmt: skip
-                except BaseException as e:
+                except Exception as e:  # each waiter is told
                     outcomes = [e] * len(batch)
                 for (_, _, done), outcome in zip(batch, outcomes, strict=True):
                     if not done.done():
@@ -118,12 +118,9 @@ class Handler:
             return f"452 4.2.0 <{recipient}>: the account has no Inbox; try again later"
         except Busy:
             return f"452 4.3.0 <{recipient}>: the mailbox is busy; try again later"
-        except OSError as e:
-            if e.errno == errno.ENOSPC:
+        except Exception as e:  # the recipient's boundary: the MTA tries again later
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
                 return "452 4.3.1 Insufficient system storage; try again later"
-            log.exception("a delivery failed")
-            return f"451 4.3.0 <{recipient}>: local error; try again later"
-        except Exception:
             log.exception("a delivery failed")
             return f"451 4.3.0 <{recipient}>: local error; try again later"
         server.announce({account: changed})
