@@ -104,10 +104,9 @@ maillog_file = {self.root}/maillog
 def relay(
     backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Postfix, Client]]:
-    if POSTFIX is None or os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("Postfix (run as root) is needed: scripts/test installs Debian's postfix")
-        pytest.skip("Postfix is not installed, or this is not root (apt-get install postfix)")
+    if POSTFIX is None or os.geteuid() != 0:  # never skipped: a real MTA is the peer here
+        pytest.fail("Postfix, run as root, is needed (scripts/test installs Debian's postfix "
+                    "as root; else apt-get install postfix)")  # fmt: skip
     data = tmp_path_factory.mktemp("postfix-jmapd")
     jmapd(data, "account", "add", USER, "--password", PASSWORD)
     lmtp_port = free_port()
