@@ -87,8 +87,13 @@ async def serve(conn: Connection) -> None:
             task.cancel()
 
 
+# What sending to a client that is gone raises (starlette: a disconnect, or a send after the
+# close; the server's transport: an OSError).
+GONE = (WebSocketDisconnect, RuntimeError, OSError)
+
+
 async def _send(conn: Connection, value: dict[str, Any]) -> None:
-    with contextlib.suppress(Exception):  # the client may be gone; its tasks end with it
+    with contextlib.suppress(*GONE):  # the client may be gone; its tasks end with it
         await conn.socket.send_text(orjson.dumps(value).decode())
 
 
@@ -188,6 +193,6 @@ async def _watch_credential(conn: Connection) -> None:
     while True:
         await asyncio.sleep(conn.check_every)
         if not await conn.still_valid():
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(*GONE):
                 await conn.socket.close(POLICY_VIOLATION)
             return
