@@ -7,11 +7,13 @@ Precedence: defaults < file < environment < flags.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,12 @@ class Config:
 
 class ConfigError(Exception):
     pass
+
+
+def host_name(config: Config) -> str:
+    """The server's name in mail (generated Message-IDs, the LMTP greeting): the public
+    URL's host, else this machine's."""
+    return urlsplit(str(config.public_url)).hostname or socket.getfqdn() or "jmapd"
 
 
 def _worker_count(value: Any) -> str | int:

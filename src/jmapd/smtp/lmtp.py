@@ -17,13 +17,13 @@ import errno
 import fcntl
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from aiosmtpd.lmtp import LMTP
 
+from ..config import host_name
 from ..store.base import Busy
 from .deliver import NoInbox, Outcome, deliver, with_trace
 
@@ -128,18 +128,15 @@ class Handler:
         return f"250 2.1.5 <{recipient}> delivered"
 
 
-def hostname(server: Server) -> str:
-    return socket.getfqdn() or "jmapd"
-
-
 async def serve(server: Server, where: str) -> asyncio.AbstractServer | None:
     """Listen for LMTP at HOST:PORT or a Unix socket path (`unix:/path` or `/path`); None
     when another worker holds the Unix socket."""
     loop = asyncio.get_running_loop()
     handler = Handler(server)
+    hostname = host_name(server.config)  # once: it may ask the resolver
 
     def protocol() -> LMTP:
-        return LMTP(handler, hostname=hostname(server), ident="jmapd",
+        return LMTP(handler, hostname=hostname, ident="jmapd",
                     data_size_limit=server.config.max_message_size, enable_SMTPUTF8=True,
                     decode_data=False, loop=loop)  # fmt: skip
 

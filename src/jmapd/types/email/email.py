@@ -4,12 +4,11 @@ Email/query's collapseThreads. Email/get and Email/import have modules of their 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from ...config import host_name
 from ...mail.compose import ComposeError, compose_message
 from ...mail.search import parse_query
 from ...mail.shape import bad_properties
@@ -325,7 +324,9 @@ def prepare_create(ctx: Context, account_id: str, given: dict[str, Any]) -> Pars
             return loaded[blob_id]
 
         try:
-            raw = compose_message(body, load_blob, now=datetime.now(UTC), hostname=_hostname(ctx))
+            raw = compose_message(
+                body, load_blob, now=datetime.now(UTC), hostname=host_name(ctx.config)
+            )
         except ComposeError as e:
             extra = {"notFound": e.not_found} if e.kind == "blobNotFound" else {}
             raise SetError(e.kind, e.message, e.properties, **extra) from None
@@ -364,8 +365,3 @@ def copy_email(
     metadata = {k: original[k] for k in ("keywords", "receivedAt")}
     metadata |= checked_metadata(ctx, txn, overrides, CREATE_KINDS)
     return add_email(txn, prepared, metadata)
-
-
-def _hostname(ctx: Context) -> str:
-    """For generated Message-IDs: the public host name, else this machine's."""
-    return urlsplit(str(ctx.config.public_url)).hostname or socket.getfqdn() or "jmapd"
