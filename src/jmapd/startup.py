@@ -49,7 +49,7 @@ def parse_listen(value: str, flag: str = "--listen") -> Listen:
     return Listen(value, host, str(sockaddr[0]), int(port), family)
 
 
-def check_free(listen: Listen) -> None:
+def check_free(listen: Listen, flag: str = "--listen") -> None:
     """The address can be listened on, and nobody listens there yet: a second server on a
     port in use must fail, not share it (the HTTP server binds with SO_REUSEPORT)."""
     with socket.socket(listen.family, socket.SOCK_STREAM) as probe:
@@ -62,7 +62,7 @@ def check_free(listen: Listen) -> None:
                 errno.EADDRNOTAVAIL: f"this machine has no address {listen.address}",
                 errno.EACCES: "permission denied (ports below 1024 need privileges)",
             }.get(e.errno or 0, e.strerror or str(e))
-            raise UsageError(f"--listen {listen.given}: {reason}") from None
+            raise UsageError(f"{flag} {listen.given}: {reason}") from None
 
 
 def check_log_level(level: str) -> None:

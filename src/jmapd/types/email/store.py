@@ -206,6 +206,22 @@ def assign_thread(txn: Transaction, keys: dict[str, Any]) -> tuple[str, list[str
     return thread_id, written
 
 
+def in_mailbox_by_message_id(txn: Transaction, message_id: str, mailbox_id: str) -> bool:
+    """Whether an Email whose Message-ID is `message_id` is in the mailbox: looked up through
+    the thread that Message-ID's threading key names, newest member first, not by reading
+    the account's mail. The key names the thread of the first message that mentioned the id;
+    a message with it that went into another thread (its subject differed) is not found."""
+    key = txn.get("_ThreadKey", [_key_id(message_id)]).get(_key_id(message_id))
+    thread = txn.get("Thread", [key["threadId"]]).get(key["threadId"]) if key else None
+    members = list(reversed(thread["emailIds"])) if thread else []
+    for start in range(0, len(members), 50):
+        for email in txn.get("Email", members[start : start + 50]).values():
+            ids = email["summary"]["properties"].get("messageId") or []
+            if mailbox_id in email["mailboxIds"] and message_id in ids:
+                return True
+    return False
+
+
 def set_thread_members(
     txn: Transaction,
     thread_id: str,

@@ -1,0 +1,306 @@
+"""Kill -9 while mail flows (issue 12 item 8): every message jmapd acknowledged is there
+exactly once after a restart, and the counts are right.
+
+Each run starts `jmapd serve` on the same data directory (and database) with LMTP, sends
+`--messages` messages over `--connections` LMTP connections at once (each message to one
+recipient, with a Message-ID of its own), kills the whole server (SIGKILL to its process
+group) once a random share of them (20 to 80 %) was answered, starts it again and verifies:
+
+- every message answered 250 is in the Inbox exactly once (found by its Message-ID through
+  Email/query and Email/get), and one in flight at the kill (sent, no answer) at most once;
+- nothing is there that was not sent;
+- the Inbox's totalEmails is the number of Emails in it;
+- `jmapd check` reports no problem.
+
+The traffic is a list of loads, each with a ledger of what was acknowledged and a check of
+it after the restart: deliveries over LMTP today; submissions join as another load.
+
+    .venv/bin/python -m bench.mail_crash [--runs 3] [--messages 1000] [--connections 4]
+        [--backend sqlite|postgresql] [--json FILE]
+
+tests/test_mail_crash.py runs a short form of it in the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from bench.crash import api, cli
+from bench.fill import jmapd_env
+from bench.machine import free_port, scratch_database
+from bench.server import JmapdServer
+
+USER, PASSWORD = "crash@localhost", "crash-password"
+USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
+
+
+class Load(Protocol):
+    """One kind of traffic under the kill."""
+
+    def args(self) -> list[str]:
+        """The `jmapd serve` flags it needs."""
+        ...
+
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Threads that send until they are done or the server is gone."""
+        ...
+
+    def acknowledged(self) -> int:
+        """How many of its writes were acknowledged so far."""
+        ...
+
+    def verify(self, http: httpx.Client, url: str, account: str) -> dict[str, int]:
+        """After the restart: acknowledged, lost and duplicated, and its own counts."""
+        ...
+
+
+def message(msgid: str, n: int) -> bytes:
+    return (f"From: Sender <sender@remote.example>\r\nTo: {USER}\r\nSubject: crash {n}\r\n"
+            f"Message-ID: <{msgid}>\r\nDate: Fri, 04 Dec 2026 10:00:00 +0000\r\n\r\n"
+            f"{'body ' * (20 + n % 200)}\r\n").encode()  # fmt: skip
+
+
+class Connection:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+        self.reply()
+        self.command(b"LHLO crash.example")
+
+    def reply(self) -> int:
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise ConnectionError("the server closed the connection")
+            if line[3:4] != b"-":
+                return int(line[:3])
+
+    def command(self, line: bytes) -> int:
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()
+
+    def deliver(self, raw: bytes) -> int:
+        assert self.command(b"MAIL FROM:<sender@remote.example>") == 250
+        assert self.command(f"RCPT TO:<{USER}>".encode()) == 250
+        assert self.command(b"DATA") == 354
+        self.sock.sendall(raw + b".\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+@dataclass
+class LMTPLoad:
+    """`messages` deliveries over `connections` LMTP connections; Message-IDs unique per run."""
+
+    run: int
+    messages: int
+    connections: int
+    port: int = field(default_factory=free_port)
+    done: set[str] = field(default_factory=set)  # answered 250
+    in_flight: set[str] = field(default_factory=set)  # sent, unanswered at the kill
+    refused: set[str] = field(default_factory=set)  # answered otherwise (4xx): not stored
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def args(self) -> list[str]:
+        return ["--lmtp", f"127.0.0.1:{self.port}"]
+
+    def acknowledged(self) -> int:
+        return len(self.done)
+
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        todo = iter(range(self.messages))
+        threads = [threading.Thread(target=self._connection, args=(todo, stop))
+                   for _ in range(self.connections)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _connection(self, todo: Any, stop: threading.Event) -> None:
+        try:
+            conn = Connection(self.port)
+        except OSError:
+            return  # killed before this connection was made
+        try:
+            while not stop.is_set():
+                with self.lock:
+                    n = next(todo, None)
+                if n is None:
+                    return
+                msgid = f"lmtp-{self.run}-{n}@crash.example"
+                self.in_flight.add(msgid)
+                try:
+                    code = conn.deliver(message(msgid, n))
+                except (OSError, ValueError):
+                    return  # the kill: this one stays in flight
+                self.in_flight.discard(msgid)
+                (self.done if code == 250 else self.refused).add(msgid)
+        finally:
+            conn.close()
+
+    def verify(self, http: httpx.Client, url: str, account: str) -> dict[str, int]:
+        found = inbox_message_ids(http, url, account)
+        mine = Counter({m: c for m, c in found.items() if m.startswith(f"lmtp-{self.run}-")})
+        return {
+            "acknowledged": len(self.done),
+            "lost": sum(1 for m in self.done if mine[m] == 0),
+            "duplicated": sum(1 for c in mine.values() if c > 1),
+            "unexpected": sum(1 for m in mine if m not in self.done and m not in self.in_flight),
+            "in flight": len(self.in_flight),
+            "in flight stored": sum(1 for m in self.in_flight if mine[m]),
+        }
+
+
+def inbox_message_ids(http: httpx.Client, url: str, account: str) -> Counter[str]:
+    """How many Emails in the Inbox have each Message-ID."""
+    inbox = inbox_of(http, url, account)
+    ids: list[str] = []
+    while True:
+        page = api(
+            http,
+            url,
+            [
+                [
+                    "Email/query",
+                    {
+                        "accountId": account,
+                        "position": len(ids),
+                        "filter": {"inMailbox": inbox["id"]},
+                    },
+                    "q",
+                ]
+            ],
+        )
+        got = page[0][1]["ids"]  # fmt: skip
+        if not got:
+            break
+        ids += got
+    found: Counter[str] = Counter()
+    for start in range(0, len(ids), 200):
+        emails = api(
+            http,
+            url,
+            [
+                [
+                    "Email/get",
+                    {
+                        "accountId": account,
+                        "ids": ids[start : start + 200],
+                        "properties": ["messageId"],
+                    },
+                    "g",
+                ]
+            ],
+        )[0][1]["list"]
+        found.update((e["messageId"] or [""])[0] for e in emails)  # fmt: skip
+    return found
+
+
+def inbox_of(http: httpx.Client, url: str, account: str) -> dict[str, Any]:
+    boxes = api(http, url, [["Mailbox/get", {"accountId": account, "ids": None}, "m"]])
+    inbox: dict[str, Any] = next(m for m in boxes[0][1]["list"] if m["role"] == "inbox")
+    return inbox
+
+
+def counts_problems(http: httpx.Client, url: str, account: str) -> int:
+    """Whether the Inbox's totalEmails differs from what Email/query finds in it."""
+    inbox = inbox_of(http, url, account)
+    query = {"accountId": account, "filter": {"inMailbox": inbox["id"]}, "calculateTotal": True}
+    total = api(http, url, [["Email/query", query, "q"]])[0][1]["total"]
+    return int(total != inbox["totalEmails"])
+
+
+def one_run(data: Path, database: str, loads: list[Load], total: int) -> dict[str, Any]:
+    args = ["--data", str(data)] + (["--database", database] if database else [])
+    args += [a for load in loads for a in load.args()]
+    server = JmapdServer(args, jmapd_env())
+    server.wait_ready()
+    stop = threading.Event()
+    threads = [t for load in loads for t in load.start(stop)]
+    target = int(total * random.uniform(0.2, 0.8))
+    deadline = time.monotonic() + 120
+    while sum(load.acknowledged() for load in loads) < target and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.killpg(server.process.pid, signal.SIGKILL)  # no goodbye: mid-delivery, mid-commit
+    stop.set()
+    for thread in threads:
+        thread.join()
+    server.stop()
+    again = JmapdServer(args, jmapd_env())
+    result: Counter[str] = Counter()
+    try:
+        again.wait_ready()
+        with httpx.Client(auth=(USER, PASSWORD), timeout=60) as http:
+            account = http.get(again.url + "/jmap/session").json()["primaryAccounts"][USING[1]]
+            for load in loads:
+                result.update(load.verify(http, again.url, account))
+            result["count problems"] = counts_problems(http, again.url, account)
+    finally:
+        again.stop()
+    checked = cli(data, database, "check")
+    result["check problems"] = 0 if checked.returncode == 0 else len(
+        [line for line in checked.stdout.splitlines() if line.startswith("  ")]) or 1  # fmt: skip
+    if checked.returncode != 0:
+        print(checked.stdout, file=sys.stderr)
+    return dict(result)
+
+
+BAD = ("lost", "duplicated", "unexpected", "count problems", "check problems")
+
+
+def run(runs: int, messages: int, connections: int, data: Path, database: str = "",
+        report: Any = print) -> dict[str, int]:  # fmt: skip
+    out = cli(data, database, "account", "add", USER, "--password", PASSWORD)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    totals: Counter[str] = Counter()
+    for i in range(runs):
+        loads: list[Load] = [LMTPLoad(i, messages, connections)]
+        result = one_run(data, database, loads, messages)
+        report(f"run {i + 1}/{runs}: {result}")
+        totals.update(result)
+        totals["runs"] += 1
+    return {
+        key: totals[key] for key in ("runs", "acknowledged", "in flight", "in flight stored", *BAD)
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(args.backend, args.server, "jmapd_bench_mail_crash") as database,
+    ):
+        totals = run(args.runs, args.messages, args.connections, Path(tmp) / "data", database)
+    print(f"totals ({args.backend}): {totals}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"backend": args.backend, **totals}, indent=2))
+    sys.exit(0 if not any(totals[key] for key in BAD) else 1)
+
+
+if __name__ == "__main__":
+    main()
