@@ -482,7 +482,7 @@ def test_migration_4_counts_the_blob_references_of_existing_mail(fresh: Server) 
         f"('{account_id}', '{stale}', '', 10, NULL)",
         "DELETE FROM schema_version WHERE version >= 4",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 8")
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 9")
     rows = dict(rows_of(fresh.data, "SELECT blob_id, refs FROM blobs WHERE account_id = "
                                     f"'{account_id}' AND uploader = ''"))  # fmt: skip
     assert rows[one["blobId"]] == 1
@@ -518,7 +518,7 @@ def test_migration_3_counts_the_mailboxes_of_existing_mail(fresh: Server) -> Non
         *UNDO_4,
         "DELETE FROM schema_version WHERE version >= 3",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 8")
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 9")
     after = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
     assert after == before
     inbox = next(m for m in after if m["role"] == "inbox")

@@ -188,4 +188,6 @@ def test_version() -> None:
 def test_an_unknown_command_or_flag_is_one_line(tmp_path: Path) -> None:
     one_line_error(cli("frobnicate"), "invalid choice")
     one_line_error(cli("account", "add"), "the following arguments are required: address")
+    one_line_error(cli("dkim", "generate"), "the following arguments are required: domain")
+    one_line_error(cli("dkim", "generate", "not a domain"), "'not a domain' is not a domain name")
     one_line_error(cli("serve", "--no-such-flag"), "unrecognized arguments: --no-such-flag")

@@ -29,6 +29,9 @@ from .store.sql import SQLStore, marks
 FORMAT = "jmapd-backup"
 TABLES = ("accounts", "access", "tokens", "records", "type_states", "blobs", "server_keys",
           "aliases")  # fmt: skip
+# Not kept: the outbound queue. A restore must not send again what was sent since the backup;
+# it starts with an empty queue.
+NOT_KEPT = ("outbox",)
 Progress = Callable[[str], None]
 
 
@@ -134,7 +137,7 @@ def restore(store: SQLStore, blobs: BlobStore, source: Path, progress: Progress,
         )
     counts: dict[str, int] = {}
     with store.whole() as db:
-        for table in TABLES:
+        for table in (*TABLES, *NOT_KEPT):
             db.execute(f"DELETE FROM {table}")
         for table in TABLES:
             columns, rows = _rows(source, table)

@@ -1,4 +1,4 @@
-"""The `jmapd` command: serve, account, token, migrate, reindex, config-reference.
+"""The `jmapd` command: serve, account, token, migrate, reindex, dkim, config-reference.
 
 Every command says what it did; every bad argument or setting is one line naming it and exit
 code 2 (startup.UsageError), never a traceback."""
@@ -142,11 +142,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     trusted_networks(config.trusted_proxies)  # a bad one stops the start, not each worker
     check_free(listen)
     metrics = parse_listen(str(config.metrics_listen)) if config.metrics_listen else None
-    lmtp = str(config.lmtp)
-    if lmtp and not lmtp.removeprefix("unix:").startswith("/"):
-        check_free(parse_listen(lmtp, "--lmtp"))
+    for flag, where in (("--lmtp", str(config.lmtp)), ("--smtp", str(config.smtp))):
+        if where and not where.removeprefix("unix:").startswith("/"):
+            check_free(parse_listen(where, flag), flag)
     if metrics is not None:
-        check_free(metrics)
+        check_free(metrics, "--metrics-listen")
     store = open_store(config)
     blobs_of(config, store)  # a bad blob_store stops the start, not each worker
     tls = bool(config.tls_cert)
@@ -250,10 +250,12 @@ def cmd_alias(store: SQLStore, args: argparse.Namespace) -> None:
             store.add_alias(account.id, alias)
         except KeyError:
             raise UsageError(f"{alias} already belongs to another account") from None
+        REGISTRY.provision(store, account.id)  # its default identity (types/identity.py)
         print(f"jmapd: mail to {alias.lower()} now goes to {account.name}")
     elif not store.remove_alias(account.id, alias):
         raise UsageError(f"{alias} is not an alias of {account.name}")
     else:
+        REGISTRY.provision(store, account.id)
         print(f"jmapd: mail to {alias.lower()} no longer goes to {account.name}")
 
 
@@ -373,6 +375,32 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dkim(args: argparse.Namespace) -> int:
+    """DKIM keys in the data directory (smtp/dkim.py): make one and print its DNS record, or
+    list them."""
+    from .smtp import dkim
+
+    config = load_config(args)
+    try:
+        if args.action == "list":
+            for key in dkim.keys(config):
+                print(f"{key.domain} {key.selector} {key.path}")
+                if args.records:
+                    print(dkim.dns_record(key.domain, key.selector, key.pem))
+            return 0
+        domain = dkim.domain_name(args.domain)
+        selector = dkim.selector_name(args.selector or str(config.dkim_selector))
+        prepare_directory(config.data_dir, "--data")
+        record = dkim.generate(config, domain, selector, force=args.force)
+    except dkim.DKIMError as e:
+        raise UsageError(str(e)) from None
+    print(record)  # alone on stdout, for scripts; what it is on stderr
+    path = dkim.key_directory(config) / f"{domain}.{selector}.key"
+    print(f"jmapd: made a {dkim.KEY_BITS}-bit RSA key for {domain} (selector {selector}) in "
+          f"{path}; publish the record above in DNS", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     sys.stdout.write(configuration.reference_markdown())
     return 0
@@ -461,6 +489,18 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(check)
     check.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt")
     check.set_defaults(run=cmd_check)
+    dkim = sub.add_parser("dkim", help="manage the DKIM keys outgoing mail is signed with")
+    for action, d in subcommands(dkim, "action", [
+        ("generate", "make a key for DOMAIN and print the DNS record to publish"),
+        ("list", "list the keys: domain, selector, file"),
+    ]):  # fmt: skip
+        if action == "generate":
+            d.add_argument("domain")
+            d.add_argument("--selector", help="the key's selector (default: dkim_selector)")
+            d.add_argument("--force", action="store_true", help="replace an existing key")
+        else:
+            d.add_argument("--records", action="store_true", help="print each DNS record too")
+    dkim.set_defaults(run=cmd_dkim)
     ref = sub.add_parser("config-reference", help="print the configuration reference")
     ref.set_defaults(run=cmd_config_reference)
     return p

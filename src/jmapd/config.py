@@ -237,10 +237,85 @@ SCHEMA: tuple[Option, ...] = (
         True,
     ),
     Option(
+        "smtp",
+        str,
+        "",
+        "Where to take mail in over plain SMTP (RFC 5321) from a local relay that cannot "
+        "speak LMTP: HOST:PORT, or a Unix socket path (unix:/path); empty: no SMTP. No "
+        "authentication, no TLS: listen on loopback or a trusted network only.",
+        True,
+    ),
+    Option(
         "max_message_size",
         int,
         50_000_000,
-        "The largest message LMTP accepts, in octets (announced as SIZE).",
+        "The largest message LMTP and SMTP accept, in octets (announced as SIZE).",
+    ),
+    Option(
+        "duplicate_suppression",
+        bool,
+        False,
+        "Deliver a message over LMTP or SMTP whose Message-ID is in the recipient's Inbox "
+        "already no second time (it is acknowledged, not stored): against the duplicates "
+        "an MTA's retry can make.",
+    ),
+    Option(
+        "dkim_selector",
+        str,
+        "jmapd",
+        "The DKIM selector `jmapd dkim generate` names a new key with by default, and whose "
+        "key signs a domain's mail when the domain has several (else its oldest key signs).",
+    ),
+    Option(
+        "smarthost",
+        str,
+        "",
+        "HOST:PORT of the SMTP relay that sends what users submit (EmailSubmission, vacation "
+        "replies); empty: jmapd delivers to each recipient domain's MX itself.",
+        True,
+    ),
+    Option("smarthost_user", str, "", "The user name jmapd authenticates to the smarthost with."),
+    Option(
+        "smarthost_password",
+        str,
+        "",
+        "The password for smarthost_user (SMTP AUTH, sent only over TLS unless smarthost_tls "
+        "is none).",
+    ),
+    Option(
+        "smarthost_tls",
+        str,
+        "auto",
+        "TLS to the smarthost: auto (STARTTLS when offered), starttls (required), tls (TLS "
+        "from the start, port 465) or none.",
+    ),
+    Option(
+        "send_delay",
+        int,
+        0,
+        "Seconds a submission waits before it is sent, during which the client may cancel it "
+        "(undoStatus canceled); FUTURERELEASE (HOLDFOR/HOLDUNTIL) holds it longer.",
+    ),
+    Option("max_recipients", int, 100, "The most recipients one EmailSubmission may have."),
+    Option(
+        "queue_retry",
+        int,
+        60,
+        "Seconds before the first retry of a delivery that failed for a while (4xx, no "
+        "connection); each further retry waits twice as long, up to 4 hours.",
+    ),
+    Option(
+        "queue_lifetime",
+        int,
+        5 * 86400,
+        "Seconds the outbound queue keeps trying; then the sender gets a DSN (RFC 3464).",
+    ),
+    Option("mx_port", int, 25, "The port jmapd connects to on a recipient domain's MX."),
+    Option(
+        "dns_server",
+        str,
+        "",
+        "HOST:PORT of the DNS server MX records are asked of; empty: the system's resolvers.",
     ),
     Option(
         "max_push_subscriptions",
@@ -322,7 +397,7 @@ class ConfigError(Exception):
 
 
 def host_name(config: Config) -> str:
-    """The server's name in mail (generated Message-IDs, the LMTP greeting): the public
+    """The server's name in mail (generated Message-IDs, the LMTP and SMTP greeting): the public
     URL's host, else this machine's."""
     return urlsplit(str(config.public_url)).hostname or socket.getfqdn() or "jmapd"
 

@@ -37,7 +37,8 @@ from ..push.webpush import expire as expire_subscriptions
 from ..push.websocket import POLICY_VIOLATION
 from ..push.websocket import Connection as WebSocketConnection
 from ..push.websocket import serve as serve_websocket
-from ..smtp.lmtp import serve as serve_lmtp
+from ..smtp.intake import serve_mail
+from ..smtp.outbound import Outbound
 from ..store import open_blobs, open_store
 from ..store.base import Busy
 from ..store.blobs import collect_orphans, sweep
@@ -104,6 +105,7 @@ class Server:
         self.engine = anyio.CapacityLimiter(config.engine_threads)
         self._active: dict[tuple[str, str], int] = defaultdict(int)
         self.webpush = WebPush(config, self.store, self.bus, self.announce_from_thread)
+        self.outbound = Outbound(self)
         # RFC 9749 §3: the key push services check the server's pushes against.
         key = {"applicationServerKey": self.webpush.application_server_key}
         registry.capability(Capability(VAPID, lambda config: key, lambda access: None))
@@ -189,7 +191,8 @@ class Server:
 
     def context(self, user: User, using: frozenset[str]) -> Context:
         return Context(self.config, self.store, self.blobs, user, using, self.registry,
-                       services={"webpush": self.webpush})  # fmt: skip
+                       services={"webpush": self.webpush,
+                                 "outbound": self.outbound})  # fmt: skip
 
     async def authenticate(
         self, conn: HTTPConnection, fresh: bool = True, access_token: bool = False
@@ -431,9 +434,10 @@ def create_app(config: Config) -> Starlette:
         gc.collect()
         gc.freeze()
         server.webpush.start(asyncio.get_running_loop())
-        lmtp = await serve_lmtp(server, str(config.lmtp)) if config.lmtp else None
+        mail_listeners = await serve_mail(server)  # LMTP, SMTP
         tasks = [asyncio.create_task(housekeeping(server)),
-                 asyncio.create_task(server.webpush.run())]  # fmt: skip
+                 asyncio.create_task(server.webpush.run()),
+                 asyncio.create_task(server.outbound.run())]  # fmt: skip
         checkpoint = getattr(server.store, "checkpoint", None)
         if checkpoint is not None:
             tasks.append(asyncio.create_task(checkpoints(checkpoint)))
@@ -458,9 +462,12 @@ def create_app(config: Config) -> Starlette:
         yield
         for task in tasks:
             task.cancel()
+        # each task ends before the loop does: a worker thread bound to one that never
+        # ended would keep the process from exiting
+        await asyncio.gather(*tasks, return_exceptions=True)
         await server.webpush.close()
-        if lmtp is not None:
-            lmtp.close()
+        for listener in mail_listeners:
+            listener.close()
         if server.fanout is not None:
             server.fanout.close(asyncio.get_running_loop())
 

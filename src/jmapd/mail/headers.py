@@ -101,3 +101,19 @@ def header_value(headers: Sequence[Mapping[str, str]], name: str, form: str, all
     if all:
         return [parse(v) for v in values]
     return parse(values[-1]) if values else None
+
+
+_FIELD_START = re.compile(rb"(?m)^(?=[^ \t\r\n])")
+
+
+def without_fields(raw: bytes, names: set[str]) -> bytes:
+    """The message with the header fields of these (lowercase) names taken out of its header
+    section, each with its folded lines; everything else byte for byte (RFC 8621 §7.5: Bcc
+    is not sent)."""
+    # the header section ends with the line that ends before the empty line
+    end = min((i + len(sep) // 2 for sep in (b"\r\n\r\n", b"\n\n") if (i := raw.find(sep)) >= 0),
+              default=len(raw))  # fmt: skip
+    header, body = raw[:end], raw[end:]
+    fields = [f for f in _FIELD_START.split(header) if f]
+    kept = [f for f in fields if f.split(b":", 1)[0].strip().lower().decode("latin-1") not in names]
+    return b"".join(kept) + body

@@ -30,7 +30,8 @@ def _list_of(check: Check) -> Check:
     return lambda value: isinstance(value, list) and all(check(v) for v in value)
 
 
-def _address(value: Any) -> bool:
+def email_address(value: Any) -> bool:
+    """An EmailAddress object (§4.1.2.3): a clean String email and a String or null name."""
     return (
         isinstance(value, dict)
         and _nullable(clean)(value.get("name"))
@@ -42,14 +43,14 @@ def _group(value: Any) -> bool:
     return (
         isinstance(value, dict)
         and _nullable(clean)(value.get("name"))
-        and _list_of(_address)(value.get("addresses"))
+        and _list_of(email_address)(value.get("addresses"))
     )
 
 
 FORM_CHECKS: dict[str, Check] = {
     "Raw": lambda v: isinstance(v, str) and not _RAW_CONTROL.search(v),
     "Text": clean,
-    "Addresses": _list_of(_address),
+    "Addresses": _list_of(email_address),
     "GroupedAddresses": _list_of(_group),
     "MessageIds": _nullable(_list_of(clean)),
     "Date": _nullable(clean),

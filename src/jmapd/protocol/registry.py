@@ -118,13 +118,16 @@ class Registry:
         self.capabilities: dict[str, Capability] = {}
         self.methods: dict[str, Method] = {}
         self.types: dict[str, Any] = {}
-        self.provisioners: list[Callable[[Transaction], None]] = []
+        self.provisioners: list[Callable[[Transaction, list[str]], None]] = []
 
     def provision(self, store: Store, account_id: str) -> None:
-        """Give an account what every type starts it with; safe to repeat."""
+        """Give an account what every type starts it with, and what follows from its
+        addresses (its name and its aliases); safe to repeat, and repeated when they change."""
+        account = store.account_by_id(account_id)
+        addresses = [account.name, *store.aliases(account_id)] if account else []
         with store.write(account_id) as txn:
             for provision in self.provisioners:
-                provision(txn)
+                provision(txn, addresses)
 
     def capability(self, cap: Capability) -> Capability:
         self.capabilities[cap.uri] = cap

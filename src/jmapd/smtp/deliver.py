@@ -3,18 +3,27 @@
 The message is stored as it came, with `Return-Path` and `Delivered-To` in front (RFC 5321
 §4.4, RFC 9228), its bytes made durable before the transaction that references them commits;
 parsing happens before the account's write lock is taken, so a large message holds up no
-other writer. A delivery is a change of Email, Mailbox and Thread like any other, and also
-of `EmailDelivery` (RFC 8621 §1.5), which only new mail changes: a client that wants to
-notify its user of new mail pushes on that.
+other writer. With duplicate suppression on, a message whose Message-ID is in the Inbox
+already is acknowledged but not stored again. A delivery is a change of Email, Mailbox and
+Thread like any other, and also of `EmailDelivery` (RFC 8621 §1.5), which only new mail
+changes: a client that wants to notify its user of new mail pushes on that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..protocol.engine.set import one_record
 from ..protocol.errors import SetError
-from ..store.base import BlobStore
+from ..store.base import BlobStore, Transaction
 from ..store.sql import SQLStore
-from ..types.email.store import Parsed, parse, store_email, utc_now
+from ..types.email.store import (
+    Parsed,
+    in_mailbox_by_message_id,
+    parse,
+    store_email,
+    utc_now,
+)
 
 
 class NoInbox(Exception):
@@ -30,11 +39,36 @@ def with_trace(raw: bytes, mail_from: str, recipient: str) -> bytes:
 Outcome = dict[str, int] | Exception  # the states a delivery changed, or why it failed
 
 
-def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]) -> list[Outcome]:
+After = Callable[[Transaction, Parsed], object]  # what follows a message stored (vacation)
+
+
+def inbox_of(txn: Transaction) -> str:
+    mailboxes = txn.get("Mailbox", None)
+    inbox = next((id for id, m in mailboxes.items() if m.get("role") == "inbox"), None)
+    if inbox is None:
+        raise NoInbox(txn.account_id)
+    return inbox
+
+
+def into_inbox(txn: Transaction, parsed: Parsed, inbox: str, unique: bool = False,
+               after: After | None = None) -> bool:  # fmt: skip
+    """Store one message in the Inbox; False when `unique` finds it there already."""
+    if unique and _in_inbox(txn, parsed, inbox):
+        return False
+    store_email(txn, parsed, {inbox: True}, {}, utc_now())
+    txn.touch("EmailDelivery")
+    if after is not None:
+        after(txn, parsed)
+    return True
+
+
+def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]],
+            unique: bool = False, after: After | None = None) -> list[Outcome]:  # fmt: skip
     """Store each (account id, message) in the account's Inbox; when this returns, what it
     stored is committed and durable. The messages of one account share one transaction (one
     commit, one fsync: group commit), each in a savepoint of its own, so one that fails
-    fails alone."""
+    fails alone. `unique`: a message whose Message-ID is in the Inbox already is not stored
+    again; its outcome is no change ({})."""
     outcomes: list[Outcome | None] = [None] * len(messages)
     parsed: dict[int, Parsed] = {}
     for i, (_, raw) in enumerate(messages):  # the slow part, before any lock
@@ -48,16 +82,12 @@ def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]
     for account_id, indexes in by_account.items():
         try:
             with store.write(account_id) as txn:
-                mailboxes = txn.get("Mailbox", None)
-                inbox = next((id for id, m in mailboxes.items() if m.get("role") == "inbox"),
-                             None)  # fmt: skip
-                if inbox is None:
-                    raise NoInbox(account_id)
+                inbox = inbox_of(txn)
                 for i in indexes:
                     try:
                         with one_record(txn):  # a bug is logged, and fails this one alone
-                            store_email(txn, parsed[i], {inbox: True}, {}, utc_now())
-                            txn.touch("EmailDelivery")
+                            if not into_inbox(txn, parsed[i], inbox, unique, after):
+                                outcomes[i] = {}  # acknowledged, not stored again
                     except SetError as e:
                         outcomes[i] = e
         except Exception as e:  # the account's transaction failed: all of its messages did
@@ -72,3 +102,8 @@ def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]
     done = [o for o in outcomes if o is not None]  # each message has its outcome by now
     assert len(done) == len(messages)
     return done
+
+
+def _in_inbox(txn: Transaction, parsed: Parsed, inbox: str) -> bool:
+    ids = parsed.summary["properties"].get("messageId") or []
+    return bool(ids) and in_mailbox_by_message_id(txn, ids[0], inbox)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .mailindex import MessageEntry, MessageQuery, MessageResults
+    from .outbox import Outgoing
 
 
 class Busy(Exception):
@@ -99,8 +100,20 @@ class Transaction(Protocol):
         """A new state for a type that has no records of its own (EmailDelivery: new mail
         arrived, RFC 8621 §1.5)."""
 
+    def account_for_address(self, address: str) -> str | None:
+        """The account of this store that takes mail for `address`, if any."""
+        ...
+
     def new_id(self) -> str:
         """A fresh record id, unique in the account."""
+
+    # The outbound queue (store/outbox.py), in the same transaction as what asked to send.
+    def enqueue(self, outgoing: Outgoing) -> None: ...
+    def outgoing(self, submission_id: str | None = None, id: str | None = None) -> list[Outgoing]:
+        """The account's queued rows: of one submission, or the one with `id`, or all."""
+
+    def save_outgoing(self, outgoing: Outgoing) -> None: ...
+    def remove_outgoing(self, id: str) -> None: ...
 
     def blob_size(self, blob_id: str, user_id: str) -> int | None:
         """The size of a blob the user may read in this account, or None: blobs a record uses
@@ -154,6 +167,11 @@ class Directory(Protocol):
     def create_account(self, name: str, password_hash: str) -> Account: ...
     def account_by_name(self, name: str) -> Account | None: ...
     def account_by_id(self, account_id: str) -> Account | None: ...
+    def aliases(self, account_id: str) -> list[str]:
+        """The addresses beside its name whose mail the account takes ("@domain": all of a
+        domain's no account has)."""
+        ...
+
     def list_accounts(self) -> list[Account]: ...
     def remove_account(self, account_id: str) -> list[str]: ...
     def set_password(self, account_id: str, password_hash: str) -> None: ...

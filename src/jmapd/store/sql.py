@@ -15,12 +15,13 @@ import orjson
 
 from .base import Access, Account, Change, Token
 from .mailindex import INDEX_TABLES, MessageIndex
+from .outbox import OutboxRows, due_outgoing, next_due
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 NO_LIMIT = 2**62
 # Every table keyed by account, in the order an account's rows are removed.
 TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, "tokens", "access", "aliases",
-          "accounts")  # fmt: skip
+          "outbox", "accounts")  # fmt: skip
 
 
 def random_id(prefix: str, length: int = 11) -> str:
@@ -80,7 +81,27 @@ def queue_orphans(db: Connection, blob_ids: list[str]) -> None:
             )
 
 
-class SQLTransaction(MessageIndex):
+def address_owner(db: Connection, address: str, exact: bool = False) -> str | None:
+    """The account mail for an address goes to: the account of that name, or with that
+    alias; else (unless `exact`) the same without a +tag in its local part; else the
+    domain's catch-all. Case-insensitive."""
+    address = address.lower()
+    local, _, domain = address.rpartition("@")
+    candidates = [address]
+    if not exact:
+        if "+" in local:
+            candidates.append(f"{local.partition('+')[0]}@{domain}")
+        candidates.append(f"@{domain}")
+    for candidate in candidates:
+        row = db.execute("SELECT account_id FROM accounts WHERE lower(name) = ? UNION ALL "
+                         "SELECT account_id FROM aliases WHERE address = ?",
+                         (candidate, candidate)).fetchone()  # fmt: skip
+        if row:
+            return str(row[0])
+    return None
+
+
+class SQLTransaction(MessageIndex, OutboxRows):
     def __init__(self, db: Connection, account_id: str, dialect: str) -> None:
         self.db = db
         self.account_id = account_id
@@ -208,6 +229,10 @@ class SQLTransaction(MessageIndex):
     def new_id(self) -> str:
         return random_id("x")
 
+    def account_for_address(self, address: str) -> str | None:
+        """The account that takes mail for an address (SQLStore.account_for_address)."""
+        return address_owner(self.db, address)
+
     def blob_size(self, blob_id: str, user_id: str) -> int | None:
         row = self.db.execute(
             "SELECT size FROM blobs WHERE account_id = ? AND blob_id = ? "
@@ -294,6 +319,31 @@ class SQLStore:
             yield txn
             if txn.changed:
                 self._committing(db, {account_id: txn.changed})
+
+    @contextmanager
+    def write_accounts(self, account_ids: list[str]) -> Iterator[dict[str, SQLTransaction]]:
+        """One write transaction over several accounts (a local delivery of what one account
+        sends, and the sender's record of it: both or neither). Accounts are locked in
+        their sorted order, so two such transactions cannot wait for each other."""
+        with self._transaction(True) as db:
+            txns = {}
+            for account_id in sorted(set(account_ids)):
+                self._lock_account(db, account_id)
+                txns[account_id] = SQLTransaction(db, account_id, self.dialect)
+            yield txns
+            changed = {a: t.changed for a, t in txns.items() if t.changed}
+            if changed:
+                self._committing(db, changed)
+
+    def due_outgoing(self, now: float, limit: int = 100) -> list[tuple[str, str]]:
+        """(account id, row id) of the outbound queue's rows due by `now`."""
+        with self._transaction(False) as db:
+            return due_outgoing(db, now, limit)
+
+    def next_outgoing(self) -> float | None:
+        """When the outbound queue's next row is due (None: the queue is empty)."""
+        with self._transaction(False) as db:
+            return next_due(db)
 
     def _committing(self, db: Connection, changed: dict[str, dict[str, int]]) -> None:
         """Called inside a write transaction that changed states, just before commit."""
@@ -455,24 +505,8 @@ class SQLStore:
         return [r[0] for r in rows]
 
     def account_for_address(self, address: str, exact: bool = False) -> str | None:
-        """The account mail for an address goes to: the account of that name, or with that
-        alias; else (unless `exact`) the same without a +tag in its local part; else the
-        domain's catch-all. Case-insensitive."""
-        address = address.lower()
-        local, _, domain = address.rpartition("@")
-        candidates = [address]
-        if not exact:
-            if "+" in local:
-                candidates.append(f"{local.partition('+')[0]}@{domain}")
-            candidates.append(f"@{domain}")
         with self._transaction(False) as db:
-            for candidate in candidates:
-                row = db.execute("SELECT account_id FROM accounts WHERE lower(name) = ? UNION ALL "
-                                 "SELECT account_id FROM aliases WHERE address = ?",
-                                 (candidate, candidate)).fetchone()  # fmt: skip
-                if row:
-                    return str(row[0])
-        return None
+            return address_owner(db, address, exact)
 
     def users_of(self, account_id: str) -> list[str]:
         """The users who may use an account: its owner, then those granted it."""

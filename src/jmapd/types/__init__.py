@@ -16,6 +16,10 @@ MODULES: tuple[str, ...] = (
     "email.parse",
     "email.snippet",
     "push_subscription",
+    "identity",
+    "submission",
+    "vacation",
+    "mdn",
 )
 
 

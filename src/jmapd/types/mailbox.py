@@ -155,7 +155,7 @@ class MailboxHooks(Hooks):
             ids = _sort_as_tree(ids, parents)
         return ListResults(ids)
 
-    def provision(self, txn: Transaction) -> None:
+    def provision(self, txn: Transaction, addresses: list[str]) -> None:
         if txn.get("Mailbox", None):
             return
         for name, role, order in DEFAULT_MAILBOXES:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..registry import REGISTRY, Context, Registry
+from ..registry import REGISTRY, Context, Registry, Response
 from ..values import Kind
 from .args import ArgSpec, parse_args
 
@@ -118,8 +118,10 @@ class Hooks:
         depend on (`changed`, live ones) did."""
         return set()
 
-    def provision(self, txn: Transaction) -> None:
-        """Create what a new account starts with (e.g. the default mailboxes)."""
+    def provision(self, txn: Transaction, addresses: list[str]) -> None:
+        """Create what a new account starts with (e.g. the default mailboxes), and keep what
+        follows from its addresses (its name and aliases: the default identities); called
+        again whenever those change, so it must be safe to repeat."""
 
 
 @dataclass
@@ -148,6 +150,9 @@ class DataType:
     per_user: bool = False
     # Properties /get never shows: not by default, and asking for one is `forbidden`.
     private: tuple[str, ...] = ()
+    # Further method calls a /set makes once it is done, whose responses follow its own
+    # (EmailSubmission's implicit Email/set, RFC 8621 §7.5): given the /set's response.
+    after_set: Callable[[Context, dict[str, Any]], Response] | None = None
 
     def __post_init__(self) -> None:
         self.by_name = {p.name: p for p in self.properties}
@@ -188,7 +193,7 @@ def register_type(datatype: DataType, registry: Registry = REGISTRY) -> DataType
     handlers = {
         "get": (get.get, False),
         "changes": (changes.changes, False),
-        "set": (set.set_, True),
+        "set": (set.set_method, True),
         "query": (query.query, False),
         "queryChanges": (query.query_changes, False),
         "copy": (copy.copy_, True),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...store.base import Busy
 from ..errors import MethodError, SetError, invalid_properties
-from ..registry import Context
+from ..registry import Context, Response
 from ..values import ID_KIND, OBJECT, STRING, IdKind, Kind, ListOf, MapOf, Nullable
 from .args import MISSING, request_too_large
 from .datatype import REQUIRED, DataType, Record, answer, method_args
@@ -52,6 +52,13 @@ def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
         "newState": str(new_state),
         **result,
     }, "oldState", "newState")  # fmt: skip
+
+
+def set_method(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any] | Response:
+    """Foo/set as a method: the /set, then the calls the type makes after it (after_set)."""
+    result = set_(ctx, dt, args)
+    more = dt.after_set(ctx, result) if dt.after_set is not None else []
+    return [(f"{dt.name}/set", result), *more] if more else result
 
 
 def prepare(work: Callable[[], Any]) -> Any:
