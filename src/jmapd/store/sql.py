@@ -14,13 +14,14 @@ from typing import Any, Protocol
 import orjson
 
 from .base import Access, Account, Change, Token
+from .cardindex import CARD_INDEX_TABLES, CardIndex
 from .mailindex import INDEX_TABLES, MessageIndex
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 NO_LIMIT = 2**62
 # Every table keyed by account, in the order an account's rows are removed.
-TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, "tokens", "access", "aliases",
-          "accounts")  # fmt: skip
+TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, *CARD_INDEX_TABLES, "tokens",
+          "access", "aliases", "accounts")  # fmt: skip
 
 
 def random_id(prefix: str, length: int = 11) -> str:
@@ -80,7 +81,7 @@ def queue_orphans(db: Connection, blob_ids: list[str]) -> None:
             )
 
 
-class SQLTransaction(MessageIndex):
+class SQLTransaction(MessageIndex, CardIndex):
     def __init__(self, db: Connection, account_id: str, dialect: str) -> None:
         self.db = db
         self.account_id = account_id

@@ -16,6 +16,8 @@ MODULES: tuple[str, ...] = (
     "email.parse",
     "email.snippet",
     "push_subscription",
+    "contacts.card",
+    "contacts.address_book",
 )
 
 
