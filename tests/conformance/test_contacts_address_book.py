@@ -34,10 +34,14 @@ def test_read_only_account_may_not_create_address_books(alice: Client, ids: dict
     assert caps["mayCreateAddressBook"] is False
     (book,) = ok(alice, "AddressBook/get", {"accountId": ids["carol"]})["list"]
     assert book["myRights"] == {
-        "mayRead": True, "mayWrite": False, "mayShare": False, "mayDelete": False,
-    }  # fmt: skip
-    denied = error(alice, "AddressBook/set", {"accountId": ids["carol"],
-                                             "create": {"b": {"name": "X"}}})  # fmt: skip
+        "mayRead": True,
+        "mayWrite": False,
+        "mayShare": False,
+        "mayDelete": False,
+    }
+    denied = error(
+        alice, "AddressBook/set", {"accountId": ids["carol"], "create": {"b": {"name": "X"}}}
+    )
     assert denied["type"] == "accountReadOnly"
 
 
@@ -62,13 +66,25 @@ def test_a_new_account_has_one_default_address_book(server: Server) -> None:
 def test_create_update_destroy_and_changes(server: Server) -> None:
     client, account = fresh_account(server)
     state = ok(client, "AddressBook/get", {"accountId": account, "ids": []})["state"]
-    out = ok(client, "AddressBook/set", {"accountId": account, "create": {
-        "w": {"name": "Work", "description": "colleagues", "sortOrder": 3},
-    }})  # fmt: skip
+    out = ok(
+        client,
+        "AddressBook/set",
+        {
+            "accountId": account,
+            "create": {
+                "w": {"name": "Work", "description": "colleagues", "sortOrder": 3},
+            },
+        },
+    )
     assert out["oldState"] == state
     created = out["created"]["w"]
-    assert created == {"id": created["id"], "isDefault": False, "isSubscribed": True,
-                       "shareWith": None, "myRights": RIGHTS}  # fmt: skip
+    assert created == {
+        "id": created["id"],
+        "isDefault": False,
+        "isSubscribed": True,
+        "shareWith": None,
+        "myRights": RIGHTS,
+    }
     work = created["id"]
     changes = ok(client, "AddressBook/changes", {"accountId": account, "sinceState": state})
     assert (changes["created"], changes["updated"], changes["destroyed"]) == ([work], [], [])
@@ -77,25 +93,34 @@ def test_create_update_destroy_and_changes(server: Server) -> None:
     out2 = ok(client, "AddressBook/set", {"accountId": account, "update": {work: patch}})
     assert out2["updated"] == {work: None}
     assert books(client, account)["Büro"]["isSubscribed"] is False
-    changes = ok(client, "AddressBook/changes", {"accountId": account,
-                                                 "sinceState": out["newState"]})  # fmt: skip
+    changes = ok(
+        client, "AddressBook/changes", {"accountId": account, "sinceState": out["newState"]}
+    )
     assert changes["updated"] == [work]
     out3 = ok(client, "AddressBook/set", {"accountId": account, "destroy": [work]})
     assert out3["destroyed"] == [work]
-    changes = ok(client, "AddressBook/changes", {"accountId": account,
-                                                 "sinceState": out2["newState"]})  # fmt: skip
+    changes = ok(
+        client, "AddressBook/changes", {"accountId": account, "sinceState": out2["newState"]}
+    )
     assert changes["destroyed"] == [work]
 
 
 def test_invalid_names_and_sharing(server: Server) -> None:
     client, account = fresh_account(server)
-    out = ok(client, "AddressBook/set", {"accountId": account, "create": {
-        "empty": {"name": ""},
-        "long": {"name": "x" * 256},
-        "order": {"name": "A", "sortOrder": 2**31},
-        "shared": {"name": "B", "shareWith": {"p1": {"mayRead": True}}},
-        "server": {"name": "C", "isDefault": True},
-    }})  # fmt: skip
+    out = ok(
+        client,
+        "AddressBook/set",
+        {
+            "accountId": account,
+            "create": {
+                "empty": {"name": ""},
+                "long": {"name": "x" * 256},
+                "order": {"name": "A", "sortOrder": 2**31},
+                "shared": {"name": "B", "shareWith": {"p1": {"mayRead": True}}},
+                "server": {"name": "C", "isDefault": True},
+            },
+        },
+    )
     nc = out["notCreated"]
     assert nc["empty"]["type"] == "invalidProperties" and nc["empty"]["properties"] == ["name"]
     assert nc["long"]["properties"] == ["name"]
@@ -115,8 +140,11 @@ def test_destroy_with_contents(server: Server) -> None:
     refused = ok(client, "AddressBook/set", {"accountId": account, "destroy": [a]})
     assert refused["notDestroyed"][a]["type"] == "addressBookHasContents"
     card_state = ok(client, "ContactCard/get", {"accountId": account, "ids": []})["state"]
-    done = ok(client, "AddressBook/set", {"accountId": account, "destroy": [a],
-                                          "onDestroyRemoveContents": True})  # fmt: skip
+    done = ok(
+        client,
+        "AddressBook/set",
+        {"accountId": account, "destroy": [a], "onDestroyRemoveContents": True},
+    )
     assert done["destroyed"] == [a]
     found = get_cards(client, account, [only_a, both])
     assert list(found) == [both]
@@ -132,8 +160,11 @@ def test_on_success_set_is_default(server: Server) -> None:
     """§4.2: the default changes only when everything succeeded, and both books are told."""
     client, account = fresh_account(server)
     home = default_book(client, account)
-    out = ok(client, "AddressBook/set", {"accountId": account, "create": {"n": {"name": "New"}},
-                                         "onSuccessSetIsDefault": "#n"})  # fmt: skip
+    out = ok(
+        client,
+        "AddressBook/set",
+        {"accountId": account, "create": {"n": {"name": "New"}}, "onSuccessSetIsDefault": "#n"},
+    )
     new = out["created"]["n"]["id"]
     assert out["created"]["n"]["isDefault"] is True
     assert out["updated"] == {home: {"isDefault": False}}
@@ -142,8 +173,11 @@ def test_on_success_set_is_default(server: Server) -> None:
     out = ok(client, "AddressBook/set", {"accountId": account, "onSuccessSetIsDefault": home})
     assert out["updated"] == {home: {"isDefault": True}, new: {"isDefault": False}}
     # a failure anywhere in the call: the default stays
-    out = ok(client, "AddressBook/set", {"accountId": account, "create": {"bad": {"name": ""}},
-                                         "onSuccessSetIsDefault": new})  # fmt: skip
+    out = ok(
+        client,
+        "AddressBook/set",
+        {"accountId": account, "create": {"bad": {"name": ""}}, "onSuccessSetIsDefault": new},
+    )
     assert out["updated"] is None and default_book(client, account) == home
     # an id not found is ignored
     out = ok(client, "AddressBook/set", {"accountId": account, "onSuccessSetIsDefault": "nope"})

@@ -48,7 +48,10 @@ class BooleanTrue(Kind):
 
 
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A UTCDateTime to the millisecond, without trailing zeros (RFC 9553 §1.4.5)."""
+    stamp = datetime.now(UTC)
+    fraction = f"{stamp.microsecond // 1000:03d}".rstrip("0")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
 def image_type(data: bytes) -> str | None:
