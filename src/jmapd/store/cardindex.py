@@ -50,7 +50,7 @@ class CardQuery:
 
 SIMPLE = {
     "uid": "c.uid = ?",
-    "kind": "c.kind = ?",
+    "kind": "(c.kind IS NOT NULL AND c.kind = ?)",  # never NULL: NOT must see false
     "created_before": "(c.created >= 0 AND c.created < ?)",
     "created_after": "c.created >= ?",
     "updated_before": "(c.updated >= 0 AND c.updated < ?)",
