@@ -1,4 +1,4 @@
-"""The `jmapd` command: serve, account, token, migrate, reindex, config-reference.
+"""The `jmapd` command: serve, account, token, migrate, reindex, contacts, config-reference.
 
 Every command says what it did; every bad argument or setting is one line naming it and exit
 code 2 (startup.UsageError), never a traceback."""
@@ -373,6 +373,40 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contacts(args: argparse.Namespace) -> int:
+    """Import a vCard file into an account, or export its cards (RFC 9555 conversion)."""
+    from .types.contacts.transfer import export_cards, import_cards
+
+    config = load_config(args)
+    store = open_store(config)
+    blobs = blobs_of(config, store)
+    account = _account(store, args.account)
+    if args.action == "export":
+        sys.stdout.write(export_cards(store, blobs, account))
+        return 0
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {args.file}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # older vCard 2.1/3.0 exports
+
+    def report(line: int, reason: str) -> None:
+        sys.stderr.write(f"\njmapd: {args.file}:{line}: card rejected: {reason}\n")
+
+    try:
+        progress = _progress(account.name)
+        imported, rejected = import_cards(
+            config, store, blobs, account, text, args.address_book, progress, report
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"jmapd: imported {imported} cards into {account.name}, rejected {rejected}")
+    return 1 if rejected and not imported else 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     sys.stdout.write(configuration.reference_markdown())
     return 0
@@ -461,6 +495,17 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(check)
     check.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt")
     check.set_defaults(run=cmd_check)
+    contacts = sub.add_parser("contacts", help="import and export contacts as vCard")
+    for action, c in subcommands(contacts, "action", [
+        ("import", "import the cards of a vCard file (3.0 or 4.0)"),
+        ("export", "write every card of an account as vCard 4.0 to stdout"),
+    ]):  # fmt: skip
+        if action == "import":
+            c.add_argument("file", help="the .vcf file")
+            c.add_argument("--address-book", help="put the cards in this address book "
+                           "(made if need be; else the default one)")  # fmt: skip
+        c.add_argument("--account", required=True, help="the account's address")
+    contacts.set_defaults(run=cmd_contacts)
     ref = sub.add_parser("config-reference", help="print the configuration reference")
     ref.set_defaults(run=cmd_config_reference)
     return p

@@ -48,10 +48,9 @@ class BooleanTrue(Kind):
 
 
 def now() -> str:
-    """A UTCDateTime to the millisecond, without trailing zeros (RFC 9553 §1.4.5)."""
-    stamp = datetime.now(UTC)
-    fraction = f"{stamp.microsecond // 1000:03d}".rstrip("0")
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+    """A UTCDateTime to the second: what a vCard REV or CREATED holds too (RFC 6350
+    TIMESTAMP), so a card exported and imported again keeps it exactly."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def image_type(data: bytes) -> str | None:
