@@ -482,7 +482,7 @@ def test_migration_4_counts_the_blob_references_of_existing_mail(fresh: Server) 
         f"('{account_id}', '{stale}', '', 10, NULL)",
         "DELETE FROM schema_version WHERE version >= 4",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 9")
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10")
     rows = dict(rows_of(fresh.data, "SELECT blob_id, refs FROM blobs WHERE account_id = "
                                     f"'{account_id}' AND uploader = ''"))  # fmt: skip
     assert rows[one["blobId"]] == 1
@@ -518,10 +518,34 @@ def test_migration_3_counts_the_mailboxes_of_existing_mail(fresh: Server) -> Non
         *UNDO_4,
         "DELETE FROM schema_version WHERE version >= 3",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 9")
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10")
     after = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
     assert after == before
     inbox = next(m for m in after if m["role"] == "inbox")
     assert [inbox[k] for k in ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")] == [
         2, 1, 2, 1,
     ]  # fmt: skip
+
+
+def test_migration_10_adds_contacts_to_existing_accounts(fresh: Server) -> None:
+    """An account of a version-8 database (before contacts) gets the card index and, from
+    `migrate`, its default address book (RFC 9610 §2)."""
+    client, account_id, _ = email_account(fresh)
+    run_sql(
+        fresh.data,
+        *(f"DROP TABLE {t}" for t in ("cards", "card_books", "card_members", "card_terms")),
+        "DELETE FROM records WHERE type = 'AddressBook'",
+        "DELETE FROM schema_version WHERE version >= 9",
+    )
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10\n")
+    using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:contacts"]
+    _, books = client.call("AddressBook/get", {"accountId": account_id}, using)
+    assert [(b["name"], b["isDefault"]) for b in books["list"]] == [("Personal", True)]
+    _, out = client.call("ContactCard/set", {"accountId": account_id, "create": {
+        "c": {"uid": "after-migration", "name": {"full": "Ann"}}}}, using)  # fmt: skip
+    assert out["notCreated"] is None, out
+    _, found = client.call("ContactCard/query", {"accountId": account_id,
+                                                    "filter": {"name": "ann"}}, using)  # fmt: skip
+    assert found["ids"] == [out["created"]["c"]["id"]]
+    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10\n")
+    assert len(client.call("AddressBook/get", {"accountId": account_id}, using)[1]["list"]) == 1

@@ -1,4 +1,5 @@
-"""The `jmapd` command: serve, account, token, migrate, reindex, dkim, config-reference.
+"""The `jmapd` command: serve, account, token, migrate, reindex, dkim, contacts,
+config-reference.
 
 Every command says what it did; every bad argument or setting is one line naming it and exit
 code 2 (startup.UsageError), never a traceback."""
@@ -401,6 +402,40 @@ def cmd_dkim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contacts(args: argparse.Namespace) -> int:
+    """Import a vCard file into an account, or export its cards (RFC 9555 conversion)."""
+    from .types.contacts.transfer import export_cards, import_cards
+
+    config = load_config(args)
+    store = open_store(config)
+    blobs = blobs_of(config, store)
+    account = _account(store, args.account)
+    if args.action == "export":
+        sys.stdout.write(export_cards(store, blobs, account))
+        return 0
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {args.file}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # older vCard 2.1/3.0 exports
+
+    def report(line: int, reason: str) -> None:
+        sys.stderr.write(f"\njmapd: {args.file}:{line}: card rejected: {reason}\n")
+
+    try:
+        progress = _progress(account.name)
+        imported, rejected = import_cards(
+            config, store, blobs, account, text, args.address_book, progress, report
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"jmapd: imported {imported} cards into {account.name}, rejected {rejected}")
+    return 1 if rejected and not imported else 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     sys.stdout.write(configuration.reference_markdown())
     return 0
@@ -501,6 +536,17 @@ def parser() -> argparse.ArgumentParser:
         else:
             d.add_argument("--records", action="store_true", help="print each DNS record too")
     dkim.set_defaults(run=cmd_dkim)
+    contacts = sub.add_parser("contacts", help="import and export contacts as vCard")
+    for action, c in subcommands(contacts, "action", [
+        ("import", "import the cards of a vCard file (3.0 or 4.0)"),
+        ("export", "write every card of an account as vCard 4.0 to stdout"),
+    ]):  # fmt: skip
+        if action == "import":
+            c.add_argument("file", help="the .vcf file")
+            c.add_argument("--address-book", help="put the cards in this address book "
+                           "(made if need be; else the default one)")  # fmt: skip
+        c.add_argument("--account", required=True, help="the account's address")
+    contacts.set_defaults(run=cmd_contacts)
     ref = sub.add_parser("config-reference", help="print the configuration reference")
     ref.set_defaults(run=cmd_config_reference)
     return p

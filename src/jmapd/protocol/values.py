@@ -40,6 +40,18 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class InvalidValue(ValueError):
+    """A value invalid somewhere inside: `path` names where (JSON Pointer tokens below the
+    property), so invalidProperties can name `name/components/1/kind` (RFC 9610 clients)."""
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def within(self, token: str) -> InvalidValue:
+        return InvalidValue(str(self), (token, *self.path))
+
+
 class Kind:
     name = "value"
 
@@ -124,6 +136,8 @@ class ListOf(Kind):
         for i, item in enumerate(value):
             try:
                 out.append(self.inner.check(item, resolve))
+            except InvalidValue as e:
+                raise e.within(str(i)) from None
             except ValueError as e:
                 raise ValueError(f"item {i} {e}") from None
         return out
@@ -144,6 +158,8 @@ class MapOf(Kind):
         for k, v in value.items():
             try:
                 out[self.key.check(k, resolve)] = self.value.check(v, resolve)
+            except InvalidValue as e:
+                raise e.within(str(k)) from None
             except ValueError as e:
                 raise ValueError(f"entry {k!r} {e}") from None
         return out

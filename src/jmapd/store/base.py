@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from .cardindex import CardEntry, CardQuery
     from .mailindex import MessageEntry, MessageQuery, MessageResults
     from .outbox import Outgoing
 
@@ -159,6 +160,18 @@ class Transaction(Protocol):
 
     def mailbox_messages(self, mailbox_id: str, limit: int | None = None) -> list[str]: ...
     def query_messages(self, query: MessageQuery) -> MessageResults: ...
+
+    # The ContactCard index (store/cardindex.py).
+
+    def index_card(self, id: str, entry: CardEntry) -> None:
+        """Index a card as it now is, replacing what was indexed for it."""
+
+    def unindex_card(self, id: str) -> None: ...
+    def card_by_uid(self, uid: str) -> str | None:
+        """The id of the account's card with this uid."""
+
+    def cards_in_book(self, book_id: str, limit: int | None = None) -> list[str]: ...
+    def query_cards(self, query: CardQuery) -> MessageResults: ...
 
 
 class Directory(Protocol):

@@ -14,14 +14,15 @@ from typing import Any, Protocol
 import orjson
 
 from .base import Access, Account, Change, Token
+from .cardindex import CARD_INDEX_TABLES, CardIndex
 from .mailindex import INDEX_TABLES, MessageIndex
 from .outbox import OutboxRows, due_outgoing, next_due
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 NO_LIMIT = 2**62
 # Every table keyed by account, in the order an account's rows are removed.
-TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, "tokens", "access", "aliases",
-          "outbox", "accounts")  # fmt: skip
+TABLES = ("records", "type_states", "blobs", *INDEX_TABLES, *CARD_INDEX_TABLES, "tokens",
+          "access", "aliases", "outbox", "accounts")  # fmt: skip
 
 
 def random_id(prefix: str, length: int = 11) -> str:
@@ -101,7 +102,7 @@ def address_owner(db: Connection, address: str, exact: bool = False) -> str | No
     return None
 
 
-class SQLTransaction(MessageIndex, OutboxRows):
+class SQLTransaction(MessageIndex, CardIndex, OutboxRows):
     def __init__(self, db: Connection, account_id: str, dialect: str) -> None:
         self.db = db
         self.account_id = account_id

@@ -20,6 +20,8 @@ MODULES: tuple[str, ...] = (
     "submission",
     "vacation",
     "mdn",
+    "contacts.card",
+    "contacts.address_book",
 )
 
 

@@ -233,13 +233,16 @@ class SubmissionHooks(Hooks):
         # §7: the deliveries go on; only the record of them goes.
         _remember_email(ctx, record["id"], record["emailId"])
 
+    def after_set(self, ctx: Context, result: dict[str, Any]) -> Response:
+        return implicit_email_set(ctx, result)
+
 
 def _remember_email(ctx: Context, submission_id: str, email_id: str) -> None:
     """Which Email each submission of this /set is about, for onSuccess*Email."""
     ctx.args.setdefault("_emails", {})[submission_id] = email_id
 
 
-def after_set(ctx: Context, result: dict[str, Any]) -> Response:
+def implicit_email_set(ctx: Context, result: dict[str, Any]) -> Response:
     """§7.5: one implicit Email/set for onSuccessUpdateEmail and onSuccessDestroyEmail, over
     the submissions whose create, update or destroy succeeded."""
     emails: dict[str, str] = ctx.args.get("_emails", {})
@@ -304,6 +307,5 @@ SUBMISSION_TYPE = register_type(
                 "onSuccessDestroyEmail": (Nullable(ListOf(STRING)), None),
             }
         },
-        after_set=after_set,
     )
 )

@@ -65,7 +65,7 @@ def copy_(ctx: Context, dt: DataType, args: dict[str, Any]) -> Response:
                         settable = {
                             k: v
                             for k, v in original.items()
-                            if k in dt.by_name and not dt.by_name[k].server_set
+                            if (p := dt.property(k)) is not None and not p.server_set
                         }
                         result = create_one(ctx, dt, txn, settable | overrides)
             except SetError as e:

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from .query import Results
 
 REQUIRED: Any = object()
+# An optional property that is simply absent when not set: /get leaves it out, a create does
+# not fill it in, and null in an update removes it (JSContact, RFC 9553 §1.3.3).
+ABSENT: Any = object()
 Record = dict[str, Any]
 
 
@@ -29,7 +32,13 @@ class Property:
     immutable: bool = False
 
     def default_value(self) -> Any:
-        return None if self.default is REQUIRED else copy.deepcopy(self.default)
+        if self.default is REQUIRED or self.default is ABSENT:
+            return None
+        return copy.deepcopy(self.default)
+
+    @property
+    def absent(self) -> bool:
+        return self.default is ABSENT
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,16 @@ class Hooks:
         follows from its addresses (its name and aliases: the default identities); called
         again whenever those change, so it must be safe to repeat."""
 
+    def finish_set(self, ctx: Context, txn: Transaction, result: dict[str, Any]) -> None:
+        """After every create, update and destroy of a /set, in its transaction: what the
+        type's own arguments ask to do once all succeeded (AddressBook onSuccessSetIsDefault),
+        reported in `result` ("created", "updated": id → properties the server changed)."""
+
+    def after_set(self, ctx: Context, result: dict[str, Any]) -> Response:
+        """Further method calls a /set makes once it committed, whose responses follow its
+        own (EmailSubmission's implicit Email/set, RFC 8621 §7.5); given its response."""
+        return []
+
 
 @dataclass
 class DataType:
@@ -150,9 +169,10 @@ class DataType:
     per_user: bool = False
     # Properties /get never shows: not by default, and asking for one is `forbidden`.
     private: tuple[str, ...] = ()
-    # Further method calls a /set makes once it is done, whose responses follow its own
-    # (EmailSubmission's implicit Email/set, RFC 8621 §7.5): given the /set's response.
-    after_set: Callable[[Context, dict[str, Any]], Response] | None = None
+    # The kind of a property the declaration does not list but the type keeps as given
+    # (JSContact vendor-specific and unknown properties, RFC 9553 §1.7.4, §1.8.1), or None:
+    # no property of the type. Such properties are absent unless set.
+    other_property: Callable[[str], Kind | None] = lambda name: None
 
     def __post_init__(self) -> None:
         self.by_name = {p.name: p for p in self.properties}
@@ -160,6 +180,20 @@ class DataType:
             from ..values import ID_KIND
 
             self.by_name["id"] = Property("id", ID_KIND, server_set=True, immutable=True)
+
+    def property(self, name: str) -> Property | None:
+        """A declared property, or one the type keeps as given (`other_property`)."""
+        prop = self.by_name.get(name)
+        if prop is None:
+            kind = self.other_property(name)
+            prop = Property(name, kind, default=ABSENT) if kind is not None else None
+        return prop
+
+    def shown_properties(self, record: Record) -> list[str]:
+        """The properties /get shows by default for a stored record."""
+        names = [p.name for p in self.by_name.values() if p.name not in self.private
+                 and not (p.absent and p.name not in record)]  # fmt: skip
+        return names + [n for n in record if n not in self.by_name and self.property(n)]
 
 
 PER_ACCOUNT = ("accountId", "ifInState")  # arguments a per-user type does not take

@@ -21,15 +21,13 @@ def get(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
     a = method_args(ctx, dt, "get", GET_ARGS, args)
     properties = a["properties"]
     if properties is not None:
-        unknown = [p for p in properties if p not in dt.by_name]
+        unknown = [p for p in properties if dt.property(p) is None]
         if unknown:
             raise invalid_arguments(f"unknown properties: {', '.join(unknown)}")
         private = [p for p in properties if p in dt.private]
         if private:
             raise MethodError("forbidden", f"{', '.join(private)} may not be fetched")
         properties = ["id", *(p for p in dict.fromkeys(properties) if p != "id")]
-    else:
-        properties = [p for p in dt.by_name if p not in dt.private]
     ids = a["ids"]
     if ids is not None:
         ids = list(dict.fromkeys(ids))
@@ -46,10 +44,20 @@ def get(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
     return answer(dt, {
         "accountId": a["accountId"],
         "state": str(state),
-        "list": [
-            {p: records[id].get(p, dt.by_name[p].default_value()) for p in properties}
-            for id in order
-            if id in records
-        ],
+        "list": [shown(dt, records[id], properties) for id in order if id in records],
         "notFound": [id for id in ids if id not in records] if ids is not None else [],
     }, "state")  # fmt: skip
+
+
+def shown(dt: DataType, record: dict[str, Any], properties: list[str] | None) -> dict[str, Any]:
+    """A record as /get shows it: the asked properties (all by default), with defaults for
+    those not stored; a property absent unless set (ABSENT) is left out."""
+    out = {}
+    for name in dt.shown_properties(record) if properties is None else properties:
+        if name in record:
+            out[name] = record[name]
+        else:
+            prop = dt.property(name)
+            if prop is not None and not prop.absent:
+                out[name] = prop.default_value()
+    return out

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ...store.base import Busy
 from ..errors import MethodError, SetError, invalid_properties
 from ..registry import Context, Response
-from ..values import ID_KIND, OBJECT, STRING, IdKind, Kind, ListOf, MapOf, Nullable
+from ..values import ID_KIND, OBJECT, STRING, IdKind, InvalidValue, Kind, ListOf, MapOf, Nullable
 from .args import MISSING, request_too_large
 from .datatype import REQUIRED, DataType, Record, answer, method_args
 
@@ -45,6 +45,7 @@ def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
         if a["ifInState"] is not None and a["ifInState"] != str(old_state):
             raise MethodError("stateMismatch", f"the state is {old_state}, not {a['ifInState']}")
         result = apply_set(ctx, dt, txn, create, update, destroy, prepared)
+        dt.hooks.finish_set(ctx, txn, result)
         new_state = txn.state(dt.name)
     return answer(dt, {
         "accountId": a["accountId"],
@@ -57,7 +58,7 @@ def set_(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any]:
 def set_method(ctx: Context, dt: DataType, args: dict[str, Any]) -> dict[str, Any] | Response:
     """Foo/set as a method: the /set, then the calls the type makes after it (after_set)."""
     result = set_(ctx, dt, args)
-    more = dt.after_set(ctx, result) if dt.after_set is not None else []
+    more = dt.hooks.after_set(ctx, result)
     return [(f"{dt.name}/set", result), *more] if more else result
 
 
@@ -180,7 +181,7 @@ def creation_order(dt: DataType, create: dict[str, Any]) -> tuple[list[str], dic
     for creation_id, given in create.items():
         found: dict[str, set[str]] = {}
         for name, value in given.items():
-            prop = dt.by_name.get(name)
+            prop = dt.property(name)
             for ref in _references(prop.kind, value) if prop is not None else ():
                 if ref in create:
                     found.setdefault(ref, set()).add(name)
@@ -232,8 +233,13 @@ def check_properties(
     reason) already found, are reported together (§5.3: the SetError lists *all*)."""
     problems = dict(problems or {})
     for name in names:
+        prop = dt.property(name)
+        if prop is None or name not in record:
+            continue
         try:
-            record[name] = dt.by_name[name].kind.check(record[name], ctx.resolve_creation_id)
+            record[name] = prop.kind.check(record[name], ctx.resolve_creation_id)
+        except InvalidValue as e:  # named by its path: name/components/1/kind
+            problems["/".join((name, *e.path))] = str(e)
         except ValueError as e:
             problems[name] = str(e)
     if problems:
@@ -254,7 +260,7 @@ def create_one(
         for name in prepared.extra.get("properties", []):
             problems[name] = str(prepared).removeprefix(f"{name} ")
     for name in given:
-        prop = dt.by_name.get(name)
+        prop = dt.property(name)
         if prop is None:
             problems[name] = f"is not a {dt.name} property"
         elif prop.server_set:
@@ -266,7 +272,7 @@ def create_one(
     check_properties(ctx, dt, record, [k for k in given if k not in problems], problems)
     asked = copy.deepcopy(record)  # as given, with #references resolved
     for p in dt.properties:
-        if p.name not in record and p.name != "id":
+        if p.name not in record and p.name != "id" and not p.absent:
             record[p.name] = p.default_value()
     dt.hooks.create(ctx, txn, record)
     id = record.pop("id", None) or txn.new_id()
@@ -295,13 +301,17 @@ def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> Record:
                 raise SetError("invalidPatch", f"{prefix!r} is a prefix of {path!r}")
     new = dict(current)
     for name in {_tokens(path)[0] for path in patch}:
-        new[name] = copy.deepcopy(current.get(name))
+        if name in current:
+            new[name] = copy.deepcopy(current[name])
     for path, value in patch.items():
         tokens = _tokens(path)
         name = tokens[0]
         if len(tokens) == 1:
-            prop = dt.by_name.get(name)
-            new[name] = prop.default_value() if value is None and prop is not None else value
+            prop = dt.property(name)
+            if value is None and prop is not None and prop.absent:
+                new.pop(name, None)
+            else:
+                new[name] = prop.default_value() if value is None and prop is not None else value
             continue
         parent = new.get(name)
         for token in tokens[1:-1]:
@@ -318,7 +328,7 @@ def apply_patch(current: Record, patch: dict[str, Any], dt: DataType) -> Record:
 
 
 def _settable(dt: DataType, name: str) -> bool:
-    prop = dt.by_name.get(name)
+    prop = dt.property(name)
     return prop is not None and not prop.server_set and not prop.immutable
 
 
@@ -328,10 +338,10 @@ def shown_record(
     """The record with the named properties as /get would show them: computed ones filled in
     (Hooks.present), and those the type shows beyond its declaration (Hooks.shown); and the
     names that are no property of the type."""
-    shown = {k: v for k, v in stored.items() if k in dt.by_name}
+    shown = {k: v for k, v in stored.items() if dt.property(k) is not None}
     if any(n in dt.by_name and n not in stored for n in names):
         dt.hooks.present(ctx, txn, {shown["id"]: shown})  # assigns, never changes in place
-    others = [n for n in names if n not in dt.by_name]
+    others = [n for n in names if dt.property(n) is None]
     extra = dt.hooks.shown(ctx, txn, stored, others) if others else {}
     shown.update(extra)
     return shown, {n for n in others if n not in extra}
@@ -355,7 +365,10 @@ def update_one(
     new = dict(stored)
     for name in sorted(names - set(problems)):
         if _settable(dt, name):
-            new[name] = patched[name]
+            if name in patched:
+                new[name] = patched[name]
+            else:  # removed (ABSENT)
+                new.pop(name, None)
         elif not dt.hooks.same(name, patched.get(name), current.get(name)):
             problems[name] = "cannot be changed"
     settable = [n for n in sorted(names) if _settable(dt, n) and n not in problems]
