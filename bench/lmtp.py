@@ -1,7 +1,8 @@
 """LMTP ingest (issue 12): `--messages` messages of `--size` octets delivered to one account
 over `--connections` LMTP connections at once, each message to one recipient; reports
 messages per second (from the first MAIL to the last 250), the p50/p99 of the time from the
-end of DATA to the 250, and the time from a 250 to the message being found by Email/query.
+end of DATA to the 250, and then, over 50 single messages, the p50/p99 of the time from a 250
+to an EventSource's event and to Email/query finding the message.
 
     .venv/bin/python -m bench.lmtp [--messages 1000] [--size 10000 100000] [--connections 4]
         [--workers 1] [--backend sqlite|postgresql] [--json FILE]
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import socket
 import statistics
 import threading
@@ -97,7 +99,7 @@ def run(messages: int, size: int, connections: int, workers: int, backend: str,
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - started
-            visible = _visible_after_250(server.url, port, size)
+            latencies = _latencies(server.url, port, size)
             waits.sort()
             return {
                 "backend": backend, "workers": workers, "connections": connections,
@@ -105,30 +107,54 @@ def run(messages: int, size: int, connections: int, workers: int, backend: str,
                 "msg/s": round(messages / elapsed, 1),
                 "250 after DATA p50 ms": round(statistics.median(waits) * 1000, 1),
                 "250 after DATA p99 ms": round(waits[int(len(waits) * 0.99) - 1] * 1000, 1),
-                "in Email/query after 250 ms": round(visible * 1000, 1),
+                **latencies,
             }  # fmt: skip
         finally:
             server.stop()
 
 
-def _visible_after_250(url: str, port: int, size: int) -> float:
-    """One more message: the time from its 250 until Email/query finds it."""
+def _latencies(url: str, port: int, size: int, probes: int = 50) -> dict[str, float]:
+    """`probes` more messages, one at a time: the p50/p99 of the time from each one's 250 until
+    an EventSource (types=Email) announces it, and until Email/query finds it."""
     client = httpx.Client(base_url=url, auth=(USER, PASSWORD), timeout=30)
-    account = client.get("/jmap/session").json()["primaryAccounts"][USING[1]]
-    Connection(port).deliver(message(10**9, size).replace(b"bench 1000000000", b"needle-x"))
-    done = time.perf_counter()
-    while True:
-        r = client.post(
-            "/jmap/api",
-            json={
-                "using": USING,
-                "methodCalls": [
-                    ["Email/query", {"accountId": account, "filter": {"subject": "needle-x"}}, "q"]
-                ],
-            },
-        )
-        if r.json()["methodResponses"][0][1]["ids"]:
-            return time.perf_counter() - done
+    session = client.get("/jmap/session").json()
+    account = session["primaryAccounts"][USING[1]]
+    events: queue.Queue[float] = queue.Queue()
+    source = session["eventSourceUrl"].format(types="Email", closeafter="no", ping="0")
+
+    def listen() -> None:
+        with client.stream("GET", source, timeout=None) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: state"):
+                    events.put(time.perf_counter())
+
+    threading.Thread(target=listen, daemon=True).start()
+    time.sleep(0.5)
+    pushed, found = [], []
+    conn = Connection(port)
+    for n in range(probes):
+        while not events.empty():
+            events.get()
+        subject = f"needle-{n}"
+        conn.deliver(message(10**9 + n, size).replace(f"bench {10**9 + n}".encode(),
+                                                      subject.encode()))  # fmt: skip
+        done = time.perf_counter()
+        pushed.append(events.get(timeout=10) - done)
+        query = {"accountId": account, "filter": {"subject": subject}}
+        while not client.post("/jmap/api", json={"using": USING, "methodCalls": [
+                ["Email/query", query, "q"]]}).json()["methodResponses"][0][1]["ids"]:  # fmt: skip
+            pass
+        found.append(time.perf_counter() - done)
+    return {
+        "pushed after 250 p50 ms": _ms(statistics.median(pushed)),
+        "pushed after 250 p99 ms": _ms(sorted(pushed)[int(len(pushed) * 0.99) - 1]),
+        "in Email/query after 250 p50 ms": _ms(statistics.median(found)),
+        "in Email/query after 250 p99 ms": _ms(sorted(found)[int(len(found) * 0.99) - 1]),
+    }
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from aiosmtpd.controller import Controller
 
 from bench.crash import api, cli
 from bench.fill import jmapd_env
@@ -47,6 +49,7 @@ from bench.server import JmapdServer
 
 USER, PASSWORD = "crash@localhost", "crash-password"
 USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
+SUBMISSION = "urn:ietf:params:jmap:submission"
 
 
 class Load(Protocol):
@@ -56,8 +59,8 @@ class Load(Protocol):
         """The `jmapd serve` flags it needs."""
         ...
 
-    def start(self, stop: threading.Event) -> list[threading.Thread]:
-        """Threads that send until they are done or the server is gone."""
+    def start(self, stop: threading.Event, url: str) -> list[threading.Thread]:
+        """Threads that send until they are done or the server (at `url`) is gone."""
         ...
 
     def acknowledged(self) -> int:
@@ -125,7 +128,7 @@ class LMTPLoad:
     def acknowledged(self) -> int:
         return len(self.done)
 
-    def start(self, stop: threading.Event) -> list[threading.Thread]:
+    def start(self, stop: threading.Event, url: str) -> list[threading.Thread]:
         todo = iter(range(self.messages))
         threads = [threading.Thread(target=self._connection, args=(todo, stop))
                    for _ in range(self.connections)]  # fmt: skip
@@ -166,6 +169,123 @@ class LMTPLoad:
             "in flight": len(self.in_flight),
             "in flight stored": sum(1 for m in self.in_flight if mine[m]),
         }
+
+
+class Smarthost:
+    """An SMTP server in this process that outlives jmapd's kill: every Message-ID it took,
+    with how many times, and when it first came."""
+
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+        self.arrived: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        found = re.search(rb"(?im)^Message-ID:\s*<([^>]*)>", envelope.original_content)
+        msgid = found[1].decode() if found else ""
+        with self.lock:
+            self.received[msgid] += 1
+            self.arrived.setdefault(msgid, time.perf_counter())
+        return "250 2.0.0 Ok"
+
+    def count(self, prefix: str) -> Counter[str]:
+        with self.lock:
+            return Counter({m: c for m, c in self.received.items() if m.startswith(prefix)})
+
+
+@dataclass
+class SubmissionLoad:
+    """`submissions` drafts sent with EmailSubmission to a smarthost, ten to a request;
+    acknowledged when the response to their request arrived."""
+
+    run: int
+    submissions: int
+    smarthost: Smarthost
+    done: set[str] = field(default_factory=set)
+    in_flight: set[str] = field(default_factory=set)
+
+    def args(self) -> list[str]:
+        return ["--smarthost", f"127.0.0.1:{self.smarthost.controller.port}"]
+
+    def acknowledged(self) -> int:
+        return len(self.done)
+
+    def start(self, stop: threading.Event, url: str) -> list[threading.Thread]:
+        thread = threading.Thread(target=self._send, args=(stop, url))
+        thread.start()
+        return [thread]
+
+    def _send(self, stop: threading.Event, url: str) -> None:
+        with httpx.Client(auth=(USER, PASSWORD), timeout=30) as http:
+            try:
+                account, identity, drafts = self._setup(http, url)
+            except (httpx.HTTPError, KeyError, StopIteration):
+                return
+            for start in range(0, self.submissions, 10):
+                if stop.is_set():
+                    return
+                batch = [f"sub-{self.run}-{n}@crash.example"
+                         for n in range(start, min(start + 10, self.submissions))]  # fmt: skip
+                self.in_flight.update(batch)
+                try:
+                    responses = post(http, url, submit_calls(account, identity, drafts, batch))
+                except (httpx.HTTPError, ValueError):
+                    return  # the kill: these stay in flight
+                self.in_flight.difference_update(batch)
+                created = responses[1][1].get("created") or {}
+                self.done.update(m for i, m in enumerate(batch) if f"s{i}" in created)
+
+    def _setup(self, http: httpx.Client, url: str) -> tuple[str, str, str]:
+        session = http.get(url + "/jmap/session").json()
+        account = session["primaryAccounts"][USING[1]]
+        calls = [["Identity/get", {"accountId": account}, "i"],
+                 ["Mailbox/get", {"accountId": account}, "m"]]  # fmt: skip
+        identities, boxes = (response[1]["list"] for response in post(http, url, calls))
+        drafts = next(b["id"] for b in boxes if b["role"] == "drafts")
+        return account, identities[0]["id"], drafts
+
+    def verify(self, http: httpx.Client, url: str, account: str) -> dict[str, int]:
+        deadline = time.monotonic() + 120
+        prefix = f"sub-{self.run}-"
+        while time.monotonic() < deadline:  # the queue drains after the restart
+            if all(self.smarthost.count(prefix)[m] for m in self.done):
+                break
+            time.sleep(0.1)
+        time.sleep(2)  # a second copy would come now
+        sent = self.smarthost.count(prefix)
+        return {
+            "acknowledged": len(self.done),
+            "lost": sum(1 for m in self.done if sent[m] == 0),
+            "duplicated": sum(1 for c in sent.values() if c > 1),
+            "unexpected": sum(1 for m in sent if m not in self.done and m not in self.in_flight),
+            "in flight": len(self.in_flight),
+            "in flight stored": sum(1 for m in self.in_flight if sent[m]),
+        }
+
+
+def post(http: httpx.Client, url: str, calls: list[Any]) -> list[Any]:
+    r = http.post(url + "/jmap/api", json={"using": [*USING, SUBMISSION], "methodCalls": calls})
+    r.raise_for_status()
+    responses: list[Any] = r.json()["methodResponses"]
+    return responses
+
+
+def submit_calls(account: str, identity: str, drafts: str, msgids: list[str]) -> list[Any]:
+    """One request: the drafts, and a submission of each (referring to it by #id)."""
+    emails = {f"e{i}": {
+        "mailboxIds": {drafts: True}, "keywords": {"$draft": True}, "messageId": [msgid],
+        "from": [{"email": USER}], "to": [{"email": f"to{i}@remote.example"}],
+        "subject": msgid, "bodyValues": {"1": {"value": "Sent before the kill?\n"}},
+        "textBody": [{"partId": "1", "type": "text/plain"}],
+    } for i, msgid in enumerate(msgids)}  # fmt: skip
+    submissions = {f"s{i}": {"identityId": identity, "emailId": f"#e{i}"}
+                   for i in range(len(msgids))}  # fmt: skip
+    return [
+        ["Email/set", {"accountId": account, "create": emails}, "e"],
+        ["EmailSubmission/set", {"accountId": account, "create": submissions}, "s"],
+    ]
 
 
 def inbox_message_ids(http: httpx.Client, url: str, account: str) -> Counter[str]:
@@ -233,7 +353,7 @@ def one_run(data: Path, database: str, loads: list[Load], total: int) -> dict[st
     server = JmapdServer(args, jmapd_env())
     server.wait_ready()
     stop = threading.Event()
-    threads = [t for load in loads for t in load.start(stop)]
+    threads = [t for load in loads for t in load.start(stop, server.url)]
     target = int(total * random.uniform(0.2, 0.8))
     deadline = time.monotonic() + 120
     while sum(load.acknowledged() for load in loads) < target and time.monotonic() < deadline:
@@ -266,17 +386,21 @@ BAD = ("lost", "duplicated", "unexpected", "count problems", "check problems")
 
 
 def run(runs: int, messages: int, connections: int, data: Path, database: str = "",
-        report: Any = print) -> dict[str, int]:  # fmt: skip
+        report: Any = print, submissions: int = 100) -> dict[str, int]:  # fmt: skip
     out = cli(data, database, "account", "add", USER, "--password", PASSWORD)
     if out.returncode != 0:
         raise RuntimeError(out.stderr)
     totals: Counter[str] = Counter()
+    smarthost = Smarthost()
     for i in range(runs):
         loads: list[Load] = [LMTPLoad(i, messages, connections)]
-        result = one_run(data, database, loads, messages)
+        if submissions:
+            loads.append(SubmissionLoad(i, submissions, smarthost))
+        result = one_run(data, database, loads, messages + submissions)
         report(f"run {i + 1}/{runs}: {result}")
         totals.update(result)
         totals["runs"] += 1
+    smarthost.controller.stop()
     return {
         key: totals[key] for key in ("runs", "acknowledged", "in flight", "in flight stored", *BAD)
     }
@@ -287,6 +411,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--submissions", type=int, default=100)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json")
@@ -295,7 +420,14 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
         scratch_database(args.backend, args.server, "jmapd_bench_mail_crash") as database,
     ):
-        totals = run(args.runs, args.messages, args.connections, Path(tmp) / "data", database)
+        totals = run(
+            args.runs,
+            args.messages,
+            args.connections,
+            Path(tmp) / "data",
+            database,
+            submissions=args.submissions,
+        )
     print(f"totals ({args.backend}): {totals}")
     if args.json:
         Path(args.json).write_text(json.dumps({"backend": args.backend, **totals}, indent=2))

@@ -27,11 +27,10 @@ from .store.base import BlobStore
 from .store.sql import SQLStore, marks
 
 FORMAT = "jmapd-backup"
+# The outbound queue too: what was queued and not yet sent when the backup was made is sent
+# after a restore (what was sent since, again: a restore goes back in time).
 TABLES = ("accounts", "access", "tokens", "records", "type_states", "blobs", "server_keys",
-          "aliases")  # fmt: skip
-# Not kept: the outbound queue. A restore must not send again what was sent since the backup;
-# it starts with an empty queue.
-NOT_KEPT = ("outbox",)
+          "aliases", "outbox")  # fmt: skip
 Progress = Callable[[str], None]
 
 
@@ -137,7 +136,7 @@ def restore(store: SQLStore, blobs: BlobStore, source: Path, progress: Progress,
         )
     counts: dict[str, int] = {}
     with store.whole() as db:
-        for table in (*TABLES, *NOT_KEPT):
+        for table in TABLES:
             db.execute(f"DELETE FROM {table}")
         for table in TABLES:
             columns, rows = _rows(source, table)

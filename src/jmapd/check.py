@@ -7,10 +7,11 @@ states) and the files no row references are swept. The records themselves are th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .protocol.registry import REGISTRY
 from .store.base import Account, BlobStore
 from .store.blobs import sweep
 from .store.sql import SQLStore, SQLTransaction, queue_orphans
@@ -30,14 +31,6 @@ class Problem:
 
 def _rows(txn: SQLTransaction, sql: str, *params: Any) -> list[Any]:
     return txn.db.execute(sql, (txn.account_id, *params)).fetchall()
-
-
-def _leaf_blobs(part: dict[str, Any]) -> Iterator[str]:
-    if part.get("subParts"):
-        for sub in part["subParts"]:
-            yield from _leaf_blobs(sub)
-    elif part.get("blobId"):
-        yield part["blobId"]
 
 
 def check_states(txn: SQLTransaction, repair: bool) -> list[str]:
@@ -161,13 +154,15 @@ def check_threads(txn: SQLTransaction, emails: dict[str, Any], repair: bool) -> 
 
 def check_blobs(txn: SQLTransaction, emails: dict[str, Any], blobs: BlobStore,
                 repair: bool) -> list[str]:  # fmt: skip
-    """Each blob a live Email uses is referenced as often as it is used, no other blob is
+    """Each blob a live record uses is referenced as often as it is used, no other blob is
     referenced for good, and every referenced blob has its file."""
     found = []
     used: Counter[str] = Counter()
-    for email in emails.values():
-        used[email["blobId"]] += 1
-        used.update(_leaf_blobs(email["summary"]["bodyStructure"]))
+    for name, datatype in REGISTRY.types.items():
+        records = emails if name == "Email" else txn.get(name, None)
+        for record in records.values():
+            used.update(datatype.hooks.blobs(record))
+    used.update(row.blob_id for row in txn.outgoing())  # each queued row holds its message
     kept = {r[0]: r[1] for r in _rows(txn, "SELECT blob_id, refs FROM blobs "
                                            "WHERE account_id = ? AND uploader = ''")}  # fmt: skip
     wrong = [b for b in set(used) | set(kept) if used.get(b, 0) != kept.get(b, 0)]

@@ -395,6 +395,7 @@ def test_a_held_submission_can_be_canceled_and_is_never_sent(mail: Mail) -> None
     id = submit(sam, account, email_id, envelope=envelope)[0][1]["created"]["s"]["id"]
     held = submission(sam, account, id)
     assert held["undoStatus"] == "pending"
+    jmapd(mail.server.data, "check")  # the queued row's blob reference is counted
     send_at = time.mktime(time.strptime(held["sendAt"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
     assert before + 1 <= send_at <= before + 4
     canceled = ok(sam, "EmailSubmission/set", {"accountId": account, "update": {

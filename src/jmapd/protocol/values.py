@@ -74,7 +74,7 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and -MAX_SAFE <= v <= MAX_SAFE
 
 
-def _is_date(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+def date_test(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     def test(v: Any) -> bool:
         if not isinstance(v, str) or not pattern.fullmatch(v):
             return False
@@ -92,7 +92,7 @@ BOOLEAN = _Simple("a Boolean", lambda v: isinstance(v, bool))
 INT = _Simple("an Int", _is_int)
 UNSIGNED_INT = _Simple("an UnsignedInt", lambda v: _is_int(v) and v >= 0)
 POSITIVE_INT = _Simple("a positive Int", lambda v: _is_int(v) and v > 0)
-UTC_DATE_KIND = _Simple("a UTCDate (YYYY-MM-DDTHH:MM:SSZ)", _is_date(UTC_DATE))
+UTC_DATE_KIND = _Simple("a UTCDate (YYYY-MM-DDTHH:MM:SSZ)", date_test(UTC_DATE))
 OBJECT = _Simple("an object", lambda v: isinstance(v, dict))
 
 

@@ -4,7 +4,7 @@ from the generic engine."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +126,11 @@ class Hooks:
         have moved since `since` though they did not change themselves, because records they
         depend on (`changed`, live ones) did."""
         return set()
+
+    def blobs(self, record: Record) -> Iterable[str]:
+        """The blobs a stored record holds a reference to, each once per reference
+        (`jmapd check` counts them against the blob table)."""
+        return ()
 
     def provision(self, txn: Transaction, addresses: list[str]) -> None:
         """Create what a new account starts with (e.g. the default mailboxes), and keep what

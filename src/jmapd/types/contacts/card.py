@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -156,6 +157,9 @@ def _check_card(txn: Transaction, card: dict[str, Any], id: str) -> None:
 
 
 class CardHooks(Hooks):
+    def blobs(self, record: dict[str, Any]) -> Iterable[str]:
+        return _blob_ids(record)
+
     def create(self, ctx: Context, txn: Transaction, record: dict[str, Any]) -> None:
         from .address_book import default_book
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...protocol.values import MAX_SAFE, InvalidValue, Kind, Resolver
+from ...protocol.values import MAX_SAFE, InvalidValue, Kind, Resolver, date_test
 
 IANA_NAME = re.compile(r"[A-Za-z0-9@]+")
 # §1.8.1 v-extension: a domain-like prefix, a colon, a name without CTLs, '"', '/' or '~'.
@@ -58,24 +58,14 @@ def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and -MAX_SAFE <= v <= MAX_SAFE
 
 
-def _utc(v: Any) -> bool:
-    from datetime import datetime
-
-    if not isinstance(v, str) or not UTC_DATE_TIME.fullmatch(v):
-        return False
-    try:
-        datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
-
-
 STRING = Scalar("a String", lambda v: isinstance(v, str))
 NONEMPTY = Scalar("a non-empty String", lambda v: isinstance(v, str) and v != "")
 BOOLEAN = Scalar("a Boolean", lambda v: isinstance(v, bool))
 UNSIGNED = Scalar("an UnsignedInt", lambda v: _int(v) and v >= 0)
 PREF = Scalar("an UnsignedInt from 1 to 100", lambda v: _int(v) and 1 <= v <= 100)
-UTC = Scalar("a UTCDateTime (YYYY-MM-DDTHH:MM:SS[.f]Z, no trailing zeros)", _utc)
+UTC = Scalar(
+    "a UTCDateTime (YYYY-MM-DDTHH:MM:SS[.f]Z, no trailing zeros)", date_test(UTC_DATE_TIME)
+)
 ID = Scalar(
     "an Id", lambda v: isinstance(v, str) and bool(re.fullmatch(r"[A-Za-z0-9_-]{1,255}", v))
 )

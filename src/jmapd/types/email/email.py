@@ -4,7 +4,7 @@ Email/query's collapseThreads. Email/get and Email/import have modules of their 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,7 +95,19 @@ def check_limits(email: dict[str, Any]) -> None:
         )
 
 
+def _leaf_blobs(part: dict[str, Any]) -> Iterator[str]:
+    if part.get("subParts"):
+        for sub in part["subParts"]:
+            yield from _leaf_blobs(sub)
+    elif part.get("blobId"):
+        yield part["blobId"]
+
+
 class EmailHooks(Hooks):
+    def blobs(self, record: dict[str, Any]) -> Iterable[str]:
+        """Its message; a part stored apart (before parts were derived from the message)."""
+        return [record["blobId"], *_leaf_blobs(record["summary"]["bodyStructure"])]
+
     def prepare(self, ctx: Context, account_id: str, given: dict[str, Any]) -> Any:
         return prepare_create(ctx, account_id, given)
 
