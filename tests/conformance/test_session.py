@@ -6,6 +6,16 @@ import httpx
 
 from tests.conftest import CORE, LIMITS, MAIL, TEST, TEST_PERSONAL, Client, Server
 
+SUBMISSION = "urn:ietf:params:jmap:submission"
+VACATION = "urn:ietf:params:jmap:vacationresponse"
+MDN = "urn:ietf:params:jmap:mdn"
+CONTACTS = "urn:ietf:params:jmap:contacts"
+
+
+def contacts_account(writable: bool) -> dict[str, object]:
+    return {"maxAddressBooksPerCard": 100, "mayCreateAddressBook": writable}
+
+
 SORT_OPTIONS = [
     "allInThreadHaveKeyword", "from", "hasKeyword", "receivedAt", "sentAt", "size",
     "someInThreadHaveKeyword", "subject", "to",
@@ -51,26 +61,43 @@ def test_session_is_complete(server: Server, alice: Client, ids: dict[str, str])
             "name": "alice@example.com",
             "isPersonal": True,
             "isReadOnly": False,
-            "accountCapabilities": {MAIL: mail_account(True), TEST: {}, TEST_PERSONAL: {"x": 1}},
+            "accountCapabilities": {
+                MAIL: mail_account(True),
+                TEST: {},
+                TEST_PERSONAL: {"x": 1},
+                SUBMISSION: {
+                    "maxDelayedSend": 30 * 86400,
+                    "submissionExtensions": {"FUTURERELEASE": [str(30 * 86400)]},
+                },
+                VACATION: {},
+                MDN: {},
+                CONTACTS: contacts_account(True),
+            },
         },
         ids["bob"]: {
             "name": "bob@example.com",
             "isPersonal": False,
             "isReadOnly": False,
-            "accountCapabilities": {MAIL: mail_account(True), TEST: {}},
+            "accountCapabilities": {
+                MAIL: mail_account(True),
+                TEST: {},
+                CONTACTS: contacts_account(True),
+            },
         },
         ids["carol"]: {
             "name": "carol@example.com",
             "isPersonal": False,
             "isReadOnly": True,
-            "accountCapabilities": {MAIL: mail_account(False), TEST: {}},
+            "accountCapabilities": {
+                MAIL: mail_account(False),
+                TEST: {},
+                CONTACTS: contacts_account(False),
+            },
         },
     }
-    assert session["primaryAccounts"] == {
-        MAIL: ids["alice"],
-        TEST: ids["alice"],
-        TEST_PERSONAL: ids["alice"],
-    }
+    assert session["primaryAccounts"] == dict.fromkeys(
+        (MAIL, TEST, TEST_PERSONAL, SUBMISSION, VACATION, MDN, CONTACTS), ids["alice"]
+    )
     assert session["capabilities"][MAIL] == {}
     assert session["apiUrl"] == server.base + "/jmap/api"
     assert session["uploadUrl"] == server.base + "/jmap/upload/{accountId}/"
