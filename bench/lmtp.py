@@ -11,6 +11,7 @@ to an EventSource's event and to Email/query finding the message.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import socket
@@ -123,7 +124,11 @@ def _latencies(url: str, port: int, size: int, probes: int = 50) -> dict[str, fl
     source = session["eventSourceUrl"].format(types="Email", closeafter="no", ping="0")
 
     def listen() -> None:
-        with client.stream("GET", source, timeout=None) as stream:
+        # the server stops at the end
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            client.stream("GET", source, timeout=None) as stream,
+        ):
             for line in stream.iter_lines():
                 if line.startswith("event: state"):
                     events.put(time.perf_counter())

@@ -13,9 +13,12 @@ group) once a random share of them (20 to 80 %) was answered, starts it again an
 - `jmapd check` reports no problem.
 
 The traffic is a list of loads, each with a ledger of what was acknowledged and a check of
-it after the restart: deliveries over LMTP today; submissions join as another load.
+it after the restart: deliveries over LMTP, and `--submissions` drafts sent with
+EmailSubmission to a smarthost in this process (it outlives the kill), each of which must
+reach it exactly once.
 
     .venv/bin/python -m bench.mail_crash [--runs 3] [--messages 1000] [--connections 4]
+        [--submissions 100]
         [--backend sqlite|postgresql] [--json FILE]
 
 tests/test_mail_crash.py runs a short form of it in the suite.
@@ -272,11 +275,12 @@ def post(http: httpx.Client, url: str, calls: list[Any]) -> list[Any]:
     return responses
 
 
-def submit_calls(account: str, identity: str, drafts: str, msgids: list[str]) -> list[Any]:
+def submit_calls(account: str, identity: str, drafts: str, msgids: list[str],
+                 sender: str = USER) -> list[Any]:  # fmt: skip
     """One request: the drafts, and a submission of each (referring to it by #id)."""
     emails = {f"e{i}": {
         "mailboxIds": {drafts: True}, "keywords": {"$draft": True}, "messageId": [msgid],
-        "from": [{"email": USER}], "to": [{"email": f"to{i}@remote.example"}],
+        "from": [{"email": sender}], "to": [{"email": f"to{i}@remote.example"}],
         "subject": msgid, "bodyValues": {"1": {"value": "Sent before the kill?\n"}},
         "textBody": [{"partId": "1", "type": "text/plain"}],
     } for i, msgid in enumerate(msgids)}  # fmt: skip

@@ -66,7 +66,10 @@ def _measure(url: str, submissions: int, clients: int, smarthost: Smarthost) -> 
                     return
                 batch = [f"bench-{n}@submission.example"
                          for n in range(start, min(start + 10, submissions))]  # fmt: skip
-                post(http, url, submit_calls(account, identities[0]["id"], drafts, batch))
+                calls = submit_calls(account, identities[0]["id"], drafts, batch, USER)
+                made = post(http, url, calls)[1][1].get("created") or {}
+                if len(made) != len(batch):
+                    raise RuntimeError(f"submissions refused: {post(http, url, calls)[1]}")
                 now = time.perf_counter()
                 with lock:
                     answered.update(dict.fromkeys(batch, now))
