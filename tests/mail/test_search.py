@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from jmapd.mail.search import SNIPPET_OCTETS, Term, highlight, parse_query, snippet, words
+from jmapd.mail.search import (
+    MAX_WORD,
+    SNIPPET_OCTETS,
+    Term,
+    _spans,
+    highlight,
+    parse_query,
+    snippet,
+    words,
+)
 
 
 def test_words_are_folded_and_without_diacritics() -> None:
@@ -15,6 +26,22 @@ def test_words_split_at_punctuation_and_addresses() -> None:
     assert words("joe@example.com, I'm 3.14 foo_bar") == [
         "joe", "example", "com", "i", "m", "3", "14", "foo", "bar",
     ]  # fmt: skip
+
+
+def test_words_are_the_words_snippets_find() -> None:
+    """`words` (the index's, with its ASCII shortcut) and `_spans` (the snippets') cut and fold
+    alike: a search matches what a snippet marks. Random text of ASCII, accented, folding
+    (ß, ligatures), CJK and Hangul characters and punctuation, with over-long words."""
+    rng = random.Random(7)
+    alphabet = "aZ09 _-.,'\n\tÉéüßﬁİ\u0131Σ\u03c3\u03c2東京タワー서울①²\u0301\u00a0"
+    for n in range(2000):
+        size = rng.choice([0, 1, 5, 40, 3 * MAX_WORD])
+        text = "".join(rng.choice(alphabet) for _ in range(size))
+        if n % 5 == 0:  # a word longer than MAX_WORD, and one twice as long
+            text += " " + "Xé"[n % 10 // 5] * rng.choice([MAX_WORD + 1, 2 * MAX_WORD + 3])
+        if n % 2:  # half of them ASCII only, the shortcut's case
+            text = text.encode("ascii", "ignore").decode()
+        assert words(text) == [word for _, _, word in _spans(text)], text
 
 
 def test_every_ideograph_and_kana_is_a_word() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 from jmapd.mail.html import html_to_text
 
 from .build import leaf, multi, parse
@@ -18,6 +21,19 @@ def test_preview_is_at_most_256_characters() -> None:
     words = parse(leaf("text/plain", "word " * 100)).preview()
     assert len(words) <= 256
     assert not words.endswith(" ")
+
+
+def test_preview_reads_only_the_start_but_is_the_collapsed_whole() -> None:
+    """The preview collapses only as much of a long part as it needs; it is what collapsing
+    the whole text gives: random text, its white space in runs of all lengths, also
+    across the point where reading stops."""
+    rng = random.Random(3)
+    for _ in range(300):
+        pieces = [rng.choice(["w", "wörd", "x" * rng.randint(1, 300)]) for _ in range(400)]
+        gaps = [rng.choice([" ", "\r\n", " " * rng.randint(1, 2000), "\t\x01 "]) for _ in pieces]
+        text = "".join(p + g for p, g in zip(pieces, gaps, strict=True))[: rng.randint(0, 20000)]
+        whole = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", " ", text).strip()[:256].rstrip()
+        assert parse(leaf("text/plain", text)).preview() == whole
 
 
 def test_preview_from_html_when_there_is_no_text_part() -> None:

@@ -23,6 +23,8 @@ MIN_PREFIX = 3
 # Longer words are cut (a tracking URL's token, unbroken base64): any backend indexes them, and
 # indexed text, searches and snippets all cut alike, so a search for the whole word finds it.
 MAX_WORD = 100
+# In ASCII text: a word cut to MAX_WORD characters, the rest of it matched and dropped.
+_ASCII_WORD = re.compile(rf"([^\W_]{{1,{MAX_WORD}}})[^\W_]*")
 SNIPPET_OCTETS = 255  # §5: a preview "MUST NOT be bigger than 255 octets"
 
 
@@ -45,8 +47,18 @@ def _spans(text: str, at: int = 0) -> Iterator[tuple[int, int, str]]:
 
 
 def words(text: str) -> list[str]:
-    """The folded words of a text, in order."""
-    return [word for _, _, word in _spans(text)]
+    """The folded words of a text, in order: the words of `_spans`, made faster for what most
+    mail is, ASCII, whose words fold to themselves in lower case (indexing a message is
+    mostly this)."""
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower())
+    found: list[str] = []
+    for token in _WORD.findall(text):
+        if token.isascii():
+            found.append(token.lower()[:MAX_WORD])
+        else:
+            found.extend(word[:MAX_WORD] for word in _WORD.findall(fold(token[: 2 * MAX_WORD])))
+    return found
 
 
 @dataclass(frozen=True)

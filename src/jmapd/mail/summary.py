@@ -29,11 +29,25 @@ def preview(text_body: Iterable[Part], text_of: TextOf) -> str:
         text = text_of(part)
         if part.type == "text/html":
             text = html_to_text(text, PREVIEW_HTML_SOURCE)
-        text = text[:PREVIEW_TEXT_SOURCE]
-        collected = _SPACE_OR_CONTROL.sub(" ", f"{collected} {text}").strip()
+        text = _start(text[:PREVIEW_TEXT_SOURCE])
+        collected = _collapse(f"{collected} {text}")
         if len(collected) >= PREVIEW_LENGTH:
             break
     return collected[:PREVIEW_LENGTH].rstrip()
+
+
+def _collapse(text: str) -> str:
+    return _SPACE_OR_CONTROL.sub(" ", text).strip()
+
+
+def _start(text: str) -> str:
+    """As much of the start of a text as makes a whole preview once white space is collapsed
+    (collapsing a start gives the start of the collapsed text): most of a long text is
+    never looked at."""
+    size = 4 * PREVIEW_LENGTH
+    while size < len(text) and len(_collapse(text[:size])) <= PREVIEW_LENGTH:
+        size *= 4
+    return text[:size]
 
 
 def search_text(
