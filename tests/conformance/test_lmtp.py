@@ -203,6 +203,27 @@ def test_aliases_tags_and_catch_all(mail: Mail) -> None:
         client.close()
 
 
+def test_an_account_removed_after_its_rcpt_defers_then_refuses(mail: Mail) -> None:
+    """The account a RCPT found is the one the DATA delivers to; removed in between, it has
+    no Inbox: 452 for that recipient alone (the MTA tries again, and then RCPT says 550)."""
+    data = mail.server.data
+    jmapd(data, "account", "add", "leaving@example.com", "--password", "leaving-password")
+    client = mail.lmtp()
+    try:
+        assert client.command("MAIL FROM:<sender@remote.example>")[0] == 250
+        assert client.command("RCPT TO:<leaving@example.com>")[0] == 250
+        assert client.command("RCPT TO:<ann@example.com>")[0] == 250
+        jmapd(data, "account", "remove", "leaving@example.com", "--yes")
+        replies = client.data(message("leaving"), 2)
+        assert replies[0][0] == 452 and replies[0][1].startswith("4.2.0"), replies
+        assert replies[1][0] == 250, replies
+        assert client.command("MAIL FROM:<sender@remote.example>")[0] == 250
+        assert client.command("RCPT TO:<leaving@example.com>")[0] == 550
+    finally:
+        client.close()
+    assert len(find(mail.clients["ann@example.com"], "leaving")) == 1
+
+
 def test_alias_errors_are_one_line_and_exit_2(mail: Mail) -> None:
     data = mail.server.data
     for args, why in [

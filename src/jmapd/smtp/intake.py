@@ -85,7 +85,9 @@ class GroupCommit:
                         deliver, server.store, server.blobs, [(a, raw) for a, raw, _ in batch],
                         unique, server.outbound.replier, limiter=server.engine,
                     )  # fmt: skip
-                    server.outbound.wake()  # a vacation reply may be queued
+                    if server.outbound.replier.queued:  # a vacation reply
+                        server.outbound.replier.queued = False
+                        server.outbound.wake()
                 except Exception as e:  # each waiter is told
                     outcomes = [e] * len(batch)
                 for (_, _, done), outcome in zip(batch, outcomes, strict=True):
@@ -107,8 +109,8 @@ def smtp_reply(replies: list[str]) -> str:
     get it twice, unless `duplicate_suppression` is on. Answering 250 instead would lose the
     message for that recipient: the loss is worse than the duplicate. This is the very
     weakness LMTP exists to fix (RFC 2033 §1); a relay that can speak LMTP should. A
-    recipient that failed for good (removed since its RCPT) beside ones delivered still
-    gets 250: a retry cannot help it, and it is logged.
+    recipient that failed for good beside ones delivered still gets 250: a retry cannot
+    help it, and it is logged.
     """
     failed = [r for r in replies if not r.startswith("250")]
     if not failed:
@@ -145,6 +147,7 @@ class Handler:
             return "451 4.3.0 Temporary trouble looking up the recipient; try again later"
         if account is None:
             return f"550 5.1.1 <{address}>: no such user here"
+        envelope.accounts = [*getattr(envelope, "accounts", []), account]
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
@@ -153,16 +156,16 @@ class Handler:
         """LMTP: one reply per recipient (RFC 2033 §4.2), in the order of their RCPTs;
         SMTP: one for all."""
         mail_from, raw = envelope.mail_from or "", envelope.original_content
-        replies = await asyncio.gather(*(self._deliver(mail_from, rcpt, raw)
-                                         for rcpt in envelope.rcpt_tos))  # fmt: skip
+        replies = await asyncio.gather(*(self._deliver(mail_from, rcpt, account, raw)
+                                         for rcpt, account in zip(envelope.rcpt_tos,
+                                                                  envelope.accounts,
+                                                                  strict=True)))  # fmt: skip
         return "\r\n".join(replies) if isinstance(smtp, LMTP) else smtp_reply(replies)
 
-    async def _deliver(self, mail_from: str, recipient: str, raw: bytes) -> str:
+    async def _deliver(self, mail_from: str, recipient: str, account: str, raw: bytes) -> str:
+        """To the account found at RCPT (one removed since has no Inbox: 452)."""
         server = self.server
         try:
-            account = await self._account(recipient)
-            if account is None:  # removed since RCPT
-                return f"550 5.1.1 <{recipient}>: no such user here"
             changed = await self.group.deliver(account, with_trace(raw, mail_from, recipient))
         except NoInbox:
             return f"452 4.2.0 <{recipient}>: the account has no Inbox; try again later"

@@ -102,6 +102,7 @@ class Replier:
 
     def __init__(self, config: Any, blobs: BlobStore, host: str) -> None:
         self.config, self.blobs, self.host = config, blobs, host
+        self.queued = False  # set when a reply was queued, for the caller to wake the queue
 
     def __call__(self, txn: Transaction, parsed: Parsed) -> None:
         now = time.time()
@@ -115,3 +116,4 @@ class Replier:
         queue_message(txn, blob_id, len(message), "", {"email": "", "parameters": None},
                       [{"email": sender, "parameters": None}], now,
                       self.config.queue_lifetime, bool(self.config.smarthost))  # fmt: skip
+        self.queued = True
