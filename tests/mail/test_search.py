@@ -16,6 +16,7 @@ from jmapd.mail.search import (
     snippet,
     words,
 )
+from jmapd.store.mailindex import FIELD_CODES, MAX_DOCUMENT, capped
 
 
 def test_words_are_folded_and_without_diacritics() -> None:
@@ -126,3 +127,25 @@ def test_snippet_finds_a_match_written_with_other_diacritics() -> None:
 def test_snippet_skips_a_longer_word_that_is_not_a_match() -> None:
     got = snippet("zeppelins fly, and a zeppelin lands.", parse_query('"zeppelin"'))
     assert got == "zeppelins fly, and a <mark>zeppelin</mark> lands."
+
+
+def test_a_document_is_capped_at_the_first_word_past_its_size() -> None:
+    """Every word is kept while the words, as a PostgreSQL tsvector, fit in MAX_DOCUMENT
+    octets (8, then per distinct word 4 + the field code + 1 + the word + 1 + 2 + 2); the
+    first word past it and all after it are dropped."""
+    fits = [f"w{i:016d}" for i in range((MAX_DOCUMENT - 8) // 28)]  # 28 octets each
+    assert 8 + 28 * len(fits) == MAX_DOCUMENT
+    assert capped({"body": fits}) == {**{key: [] for key in FIELD_CODES}, "body": fits}
+    over = capped({"subject": ["x" * 17], "to": fits, "cc": ["late"], "body": ["later"]})
+    assert over["subject"] == ["x" * 17]  # fields in order: subject, from, to, cc, bcc, body
+    assert over["to"] == fits[:-1]
+    assert over["cc"] == over["body"] == []
+    assert (
+        capped({"body": fits[:-1] + ["seen"] * 2})
+        == {  # a repeat costs 2
+            **{key: [] for key in FIELD_CODES},
+            "body": fits[:-1] + ["seen"] * 2,
+        }
+    )
+    small = {"subject": ["hello"], "from": ["ann"], "body": ["hello", "world"] * 500}
+    assert capped(small) == {**{key: [] for key in FIELD_CODES}, **small}

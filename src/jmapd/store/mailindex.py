@@ -113,12 +113,19 @@ def capped(words: dict[str, list[str]]) -> dict[str, list[str]]:
     stores it (per word: a 4-octet entry, the word with its field code, 2 octets of count and
     2 per position, at most 256 positions). So any message that can be stored can be indexed;
     words (mail/search.py) are already cut to a length any backend takes."""
+    fields = {name: words.get(name, [])[:MAX_WORDS] for name in FIELD_CODES}
+    # At most what every word costs as a new one (spaces counted too): most mail is far
+    # under the limit, and then every word is kept without counting them one by one.
+    most = 8 + sum((4 + len(code) + 6) * len(fields[name]) + len(" ".join(fields[name]).encode())
+                   for name, code in FIELD_CODES.items())  # fmt: skip
+    if most <= MAX_DOCUMENT:
+        return fields
     size = 8
     out: dict[str, list[str]] = {}
     for name, code in FIELD_CODES.items():
         positions: dict[str, int] = {}
         kept: list[str] = []
-        for word in words.get(name, [])[:MAX_WORDS]:
+        for word in fields[name]:
             count = positions.get(word, 0)
             cost = 2 if count else 4 + len(code) + 1 + len(word.encode()) + 1 + 2 + 2
             if size + cost > MAX_DOCUMENT:
