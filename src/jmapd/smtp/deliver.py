@@ -62,23 +62,24 @@ def into_inbox(txn: Transaction, parsed: Parsed, inbox: str, unique: bool = Fals
     return True
 
 
-def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]],
-            unique: bool = False, after: After | None = None) -> list[Outcome]:  # fmt: skip
-    """Store each (account id, message) in the account's Inbox; when this returns, what it
-    stored is committed and durable. The messages of one account share one transaction (one
-    commit, one fsync: group commit), each in a savepoint of its own, so one that fails
-    fails alone. `unique`: a message whose Message-ID is in the Inbox already is not stored
-    again; its outcome is no change ({})."""
+def prepare(blobs: BlobStore, raw: bytes) -> Parsed:
+    """The slow part of a delivery, before any lock and beside other deliveries: the
+    message parsed, its bytes durable in the blob store."""
+    return parse(blobs.put(raw), raw)
+
+
+def deliver(store: SQLStore, blobs: BlobStore,
+            messages: list[tuple[str, bytes, Parsed]], unique: bool = False,
+            after: After | None = None) -> list[Outcome]:  # fmt: skip
+    """Store each (account id, message, its `prepare`) in the account's Inbox; when this
+    returns, what it stored is committed and durable. The messages of one account share one
+    transaction (one commit, one fsync: group commit), each in a savepoint of its own, so one
+    that fails fails alone. `unique`: a message whose Message-ID is in the Inbox already is
+    not stored again; its outcome is no change ({})."""
     outcomes: list[Outcome | None] = [None] * len(messages)
-    parsed: dict[int, Parsed] = {}
-    for i, (_, raw) in enumerate(messages):  # the slow part, before any lock
-        try:
-            parsed[i] = parse(blobs.put(raw), raw)
-        except Exception as e:  # a disk that is full fails this message, not its neighbours
-            outcomes[i] = e
     by_account: dict[str, list[int]] = {}
-    for i in parsed:
-        by_account.setdefault(messages[i][0], []).append(i)
+    for i, (account_id, _, _) in enumerate(messages):
+        by_account.setdefault(account_id, []).append(i)
     for account_id, indexes in by_account.items():
         try:
             with store.write(account_id) as txn:
@@ -86,7 +87,7 @@ def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]
                 for i in indexes:
                     try:
                         with one_record(txn):  # a bug is logged, and fails this one alone
-                            if not into_inbox(txn, parsed[i], inbox, unique, after):
+                            if not into_inbox(txn, messages[i][2], inbox, unique, after):
                                 outcomes[i] = {}  # acknowledged, not stored again
                     except SetError as e:
                         outcomes[i] = e
@@ -97,7 +98,7 @@ def deliver(store: SQLStore, blobs: BlobStore, messages: list[tuple[str, bytes]]
         for i in indexes:
             if outcomes[i] is None:
                 # housekeeping may have taken the file while nothing referenced it
-                blobs.ensure(parsed[i].blob_id, messages[i][1])
+                blobs.ensure(messages[i][2].blob_id, messages[i][1])
                 outcomes[i] = txn.changed
     done = [o for o in outcomes if o is not None]  # each message has its outcome by now
     assert len(done) == len(messages)

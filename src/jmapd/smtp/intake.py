@@ -29,7 +29,8 @@ from aiosmtpd.smtp import SMTP
 
 from ..config import host_name
 from ..store.base import Busy
-from .deliver import NoInbox, Outcome, deliver, with_trace
+from ..types.email.store import Parsed
+from .deliver import NoInbox, Outcome, deliver, prepare, with_trace
 
 if TYPE_CHECKING:
     from ..http.app import Server
@@ -54,18 +55,21 @@ LINE_LIMIT = 1 << 20
 
 class GroupCommit:
     """Deliveries that arrive while others are being committed wait and go into the next
-    commit together (deliver.py): one fsync for many messages. Each waits for its own
-    outcome: nobody is answered before their message is durable."""
+    commit together (deliver.py): one fsync for many messages. Each is parsed and its bytes
+    made durable first, on its own thread, beside the commit in flight. Each waits for its
+    own outcome: nobody is answered before their message is durable."""
 
     def __init__(self, server: Server, most: int = 64) -> None:
         self.server, self.most = server, most
-        self.waiting: list[tuple[str, bytes, asyncio.Future[Outcome]]] = []
+        self.waiting: list[tuple[str, bytes, Parsed, asyncio.Future[Outcome]]] = []
         self.committing = False
         self.task: asyncio.Future[None] | None = None
 
     async def deliver(self, account_id: str, raw: bytes) -> dict[str, int]:
+        server = self.server
+        parsed = await anyio.to_thread.run_sync(prepare, server.blobs, raw, limiter=server.engine)
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.waiting.append((account_id, raw, done))
+        self.waiting.append((account_id, raw, parsed, done))
         if not self.committing:
             self.committing = True
             self.task = asyncio.ensure_future(self._commit())
@@ -82,7 +86,7 @@ class GroupCommit:
                 batch, self.waiting = self.waiting[: self.most], self.waiting[self.most :]
                 try:
                     outcomes = await anyio.to_thread.run_sync(
-                        deliver, server.store, server.blobs, [(a, raw) for a, raw, _ in batch],
+                        deliver, server.store, server.blobs, [m[:3] for m in batch],
                         unique, server.outbound.replier, limiter=server.engine,
                     )  # fmt: skip
                     if server.outbound.replier.queued:  # a vacation reply
@@ -90,7 +94,7 @@ class GroupCommit:
                         server.outbound.wake()
                 except Exception as e:  # each waiter is told
                     outcomes = [e] * len(batch)
-                for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                for (*_, done), outcome in zip(batch, outcomes, strict=True):
                     if not done.done():
                         done.set_result(outcome)
         finally:
