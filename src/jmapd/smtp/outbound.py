@@ -146,8 +146,10 @@ class Outbound:
                 await self._send(row)
         except Exception:
             log.exception("sending a queued message failed; it is tried again later")
-            with contextlib.suppress(Exception):
+            try:
                 await anyio.to_thread.run_sync(self._postpone, account_id, id)
+            except Exception:  # the store itself is in trouble: the row stays due
+                log.exception("postponing a queued message failed")
         finally:
             self.busy.discard(id)
             self.wake()
