@@ -6,11 +6,13 @@ long is serverUnavailable, not serverFail. Over real HTTP, on both backends."""
 from __future__ import annotations
 
 import base64
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -108,31 +110,50 @@ def worker_peak_rss(server: Server) -> int:
     return max(peaks)
 
 
+# The attacker of the storm below: 64 clients logging in with made-up credentials at once.
+STORM = """
+import base64, sys
+from concurrent.futures import ThreadPoolExecutor
+import httpx
+
+def login(i):
+    credentials = base64.b64encode(f"nobody{i}@example.com:x".encode()).decode()
+    with httpx.Client(timeout=60) as http:
+        return http.get(sys.argv[1], headers={"Authorization": "Basic " + credentials}).status_code
+
+with ThreadPoolExecutor(64) as pool:
+    print(" ".join(str(status) for status in pool.map(login, range(160))))
+"""
+
+
 def test_a_login_storm_neither_exhausts_memory_nor_starves_users(tmp_path: Path) -> None:
     """Issue 10 item 1: 160 concurrent logins with made-up credentials took a worker from
     43 MB to 2.4 GB (argon2id, 64 MiB each, unbounded) and a legitimate request waited 14.7 s.
     Now at most two hashes run at once: the memory stays flat, the excess waits or gets 429,
-    and a user whose credentials are verified is answered at once."""
+    and a user whose credentials are verified is answered at once.
+
+    The attacker is a process of its own at the lowest CPU priority, as one on another
+    machine would be: 64 client threads on this 2-core machine would otherwise take the CPU
+    from the user's client and the server alike (measured: the user then waited 0.3-1.3 s
+    for an answer the server made in 1 ms)."""
     jmapd(tmp_path, "account", "add", "cal@example.com", "--password", PASSWORD)
     srv = start_server(tmp_path, env={"JMAPD_MAX_LOGIN_QUEUE": "16"})
     try:
         legit = basic("cal@example.com", PASSWORD)
         assert session_status(srv.base, legit).status_code == 200  # verified and cached
         before = worker_peak_rss(srv)
-
-        def bad_login(i: int) -> int:
-            return session_status(srv.base, basic(f"nobody{i}@example.com", "x")).status_code
-
-        with ThreadPoolExecutor(64) as pool:
-            storm = [pool.submit(bad_login, i) for i in range(160)]
-            waits = []
-            for _ in range(5):
-                time.sleep(0.2)
-                started = time.monotonic()
-                assert session_status(srv.base, legit).status_code == 200
-                waits.append(time.monotonic() - started)
-            statuses = [f.result() for f in storm]
-        assert set(statuses) <= {401, 429} and 401 in statuses and 429 in statuses
+        attack = [sys.executable, "-c", STORM, srv.base + "/jmap/session"]
+        storm = subprocess.Popen(attack, stdout=subprocess.PIPE, text=True,
+                                 preexec_fn=lambda: os.nice(19))  # fmt: skip
+        waits = []
+        for _ in range(5):
+            time.sleep(0.2)
+            started = time.monotonic()
+            assert session_status(srv.base, legit).status_code == 200
+            waits.append(time.monotonic() - started)
+        out, _ = storm.communicate(timeout=120)
+        statuses = {int(status) for status in out.split()}
+        assert statuses <= {401, 429} and 401 in statuses and 429 in statuses, out
         assert sorted(waits)[2] < 0.5, waits  # the median: not queued behind the hashes
         grown = worker_peak_rss(srv) - before
         assert grown < 250_000, f"the peak grew by {grown} kB"  # two 64 MiB hashes at once
