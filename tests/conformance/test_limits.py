@@ -295,6 +295,39 @@ def test_a_busy_database_is_server_unavailable(tmp_path: Path) -> None:
         stop_server(srv)
 
 
+def test_a_write_waits_its_turn_behind_another_processs_writer(tmp_path: Path) -> None:
+    """Issue 11 item 4: a write behind another process's writer waits for it in the kernel
+    (woken when it finishes, not polling for it); past the lock timeout it is
+    serverUnavailable, and the wait it gave up does not keep the lock when it gets it: a
+    write waiting when the other writer finishes goes through, and so does the next."""
+    srv = start_server(tmp_path, env={"JMAPD_LOCK_TIMEOUT": "1"})
+    try:
+        jmapd(tmp_path, "account", "add", "gus@example.com", "--password", PASSWORD)
+        client = srv.client_with(("gus@example.com", PASSWORD))
+        account_id = client.session()["primaryAccounts"]["urn:jmapd:test"]
+
+        def create(title: str) -> tuple[str, dict[str, Any]]:
+            args = {"accountId": account_id, "create": {"n": {"title": title}}}
+            return client.call("Note/set", args)
+
+        waited: list[tuple[str, dict[str, Any]]] = []
+        with hold_the_writers(tmp_path, account_id):
+            name, result = create("gives up")
+            assert (name, result["type"]) == ("error", "serverUnavailable")
+            waiting = threading.Thread(target=lambda: waited.append(create("waits")))
+            waiting.start()
+            time.sleep(0.3)
+        waiting.join(10)
+        assert [name for name, _ in waited] == ["Note/set"], waited
+        assert list(waited[0][1]["created"]) == ["n"]
+        name, result = create("next")
+        assert (name, list(result["created"])) == ("Note/set", ["n"])
+        titles = client.ok("Note/get", {"accountId": account_id, "properties": ["title"]})["list"]
+        assert sorted(note["title"] for note in titles) == ["next", "waits"]
+    finally:
+        stop_server(srv)
+
+
 class hold_the_account:
     """Hold the account's write lock from outside the server, as another long writer
     would (SQLite: the database's write lock; PostgreSQL: the account's row lock)."""
@@ -322,3 +355,21 @@ class hold_the_account:
     def __exit__(self, *exc: object) -> None:
         self.db.rollback() if self.url else self.db.execute("ROLLBACK")
         self.db.close()
+
+
+class hold_the_writers(hold_the_account):
+    """Hold what another jmapd process's writer holds (SQLite: the file lock the writers of
+    every process take turns on; PostgreSQL: the account's row lock)."""
+
+    def __enter__(self) -> None:
+        if self.url:
+            return super().__enter__()
+        import fcntl
+
+        self.db = open(self.data / ".write.lock", "a")
+        fcntl.flock(self.db, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.url:
+            return super().__exit__(*exc)
+        self.db.close()  # which releases the lock

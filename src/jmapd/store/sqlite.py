@@ -6,8 +6,8 @@ import fcntl
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -25,6 +25,57 @@ def _is_busy(error: BaseException) -> bool:
 CHECKPOINT_INLINE = 50_000  # pages (4 KiB): about 200 MB
 
 
+class _ProcessLock:
+    """The file lock the writers of every process take turns on. A writer that finds it
+    held waits in the kernel, which wakes it the moment the lock is released: polling for
+    it instead lost nearly every race to the holder's next thread, so one worker's writers
+    waited out the other's whole queue (set-seen on two workers, c=8: p99 62-69 ms polled,
+    20-23 ms waited for). The wait runs on a thread of its own so it can be given up after
+    the timeout; a wait given up drops the lock if it gets it, on a file of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pid = -1  # a store inherited across fork() must not share the parent's lock
+        self._file: TextIO | None = None
+        self._waits: ThreadPoolExecutor | None = None
+
+    def acquire(self, timeout: float) -> None:
+        if self._pid != os.getpid() or self._file is None or self._waits is None:
+            self._pid, self._file = os.getpid(), open(self.path, "a")  # noqa: SIM115
+            self._waits = ThreadPoolExecutor(4, thread_name_prefix="jmapd-write-lock")
+        file = self._file
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        decided = threading.Lock()
+        held = threading.Event()
+        given_up = False
+
+        def wait() -> None:
+            fcntl.flock(file, fcntl.LOCK_EX)
+            with decided:
+                if not given_up:
+                    held.set()
+                    return
+            file.close()  # which releases the lock
+
+        self._waits.submit(wait)
+        if held.wait(timeout):
+            return
+        with decided:
+            if held.is_set():
+                return
+            given_up = True
+        self._file = open(self.path, "a")  # noqa: SIM115
+        raise Busy("another process held the database for too long")
+
+    def release(self) -> None:
+        assert self._file is not None
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+
+
 class SQLiteStore(SQLStore):
     """Everything in one SQLite file (WAL, synchronous=FULL: a commit is on disk)."""
 
@@ -36,7 +87,7 @@ class SQLiteStore(SQLStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._writers = threading.Lock()  # this process's writers, one at a time
-        self._write_lock: tuple[int, TextIO] | None = None  # (pid, the file all processes lock)
+        self._process_lock = _ProcessLock(path.parent / ".write.lock")
         self.migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -62,29 +113,17 @@ class SQLiteStore(SQLStore):
     @contextmanager
     def _writer(self) -> Iterator[None]:
         """Writers take turns here before SQLite's lock: threads on a lock that wakes the next
-        at once, processes on a file lock tried every half millisecond. SQLite's own busy
-        wait sleeps up to 100 ms between tries: concurrent writers then waited in a convoy
-        (a p99 of 115 ms for one-keyword Email/sets from 8 clients)."""
+        at once, processes on a file lock (_ProcessLock). SQLite's own busy wait sleeps up to
+        100 ms between tries: concurrent writers then waited in a convoy (a p99 of 115 ms for
+        one-keyword Email/sets from 8 clients)."""
         if not self._writers.acquire(timeout=self.busy_timeout):
             raise Busy("other writers held the database for too long")
         try:
-            if self._write_lock is None or self._write_lock[0] != os.getpid():
-                # A store inherited across fork() must not share the parent's lock.
-                self._write_lock = (os.getpid(), open(self.path.parent / ".write.lock", "a"))  # noqa: SIM115
-            lock = self._write_lock[1]
-            deadline = time.monotonic() + self.busy_timeout
-            while True:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise Busy("another process held the database for too long") from None
-                    time.sleep(0.0005)
+            self._process_lock.acquire(self.busy_timeout)
             try:
                 yield
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                self._process_lock.release()
         finally:
             self._writers.release()
 
