@@ -39,6 +39,8 @@ def test_base64_tolerance(encoded: bytes, decoded: bytes, problem: bool) -> None
         (b"soft=\r\nbreak", b"softbreak"),
         (b"soft=\nbreak", b"softbreak"),
         (b"trailing   \r\nspace=20\r\n", b"trailing\r\nspace \r\n"),  # §6.7 rule 3
+        (b"tab\t\nlf \t\nend \t", b"tab\nlf\nend"),  # and with bare LFs, and at the end
+        (b"mid line\t space", b"mid line\t space"),  # only at the end of a line
         (b"bad =ZZ sequence", b"bad =ZZ sequence"),  # kept literally
         (b"a=3Db", b"a=b"),
     ],

@@ -10,7 +10,9 @@ _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _PADDING = re.compile(rb"=+")
 _B64_WELL_FORMED = _B64_ALPHABET + b"= \t\r\n"
 _QP_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
-_TRAILING = (b" \n", b"\t\n", b" \r\n", b"\t\r\n")
+# Blanks to 1, line ends to 2: one search for b"\1\2" finds a blank before a line end (four
+# searches for the pairs themselves took 27 us of a 6 KB part, ten times a2b_qp's own).
+_BLANK_BEFORE_EOL = bytes.maketrans(b" \t\r\n", b"\1\1\2\2")
 
 
 def decode(data: bytes, encoding: str) -> tuple[bytes, bool]:
@@ -64,7 +66,7 @@ def _quoted_printable(data: bytes) -> tuple[bytes, bool]:
     # (looked for only where there is some: the expression is slow over long text, and
     # encoders write such spaces as =20). Malformed "=" sequences are kept literally, as §6.7
     # note 1 suggests.
-    if any(s in data for s in _TRAILING) or data.endswith((b" ", b"\t")):
+    if b"\1\2" in data.translate(_BLANK_BEFORE_EOL) or data.endswith((b" ", b"\t")):
         data = _QP_TRAILING_SPACE.sub(b"", data)
     return binascii.a2b_qp(data), False
 

@@ -54,11 +54,15 @@ class Ensuring:
 class FileBlobStore(Ensuring):
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
         root.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, blob_id: str) -> Path:
+    def _file(self, blob_id: str) -> str:
         digest = blob_id[1:]
-        return self.root / digest[:2] / digest[2:4] / digest
+        return f"{self._root}/{digest[:2]}/{digest[2:4]}/{digest}"
+
+    def _path(self, blob_id: str) -> Path:
+        return Path(self._file(blob_id))
 
     def put(self, data: bytes) -> str:
         """Store bytes durably (fsync before rename) and return their blob id."""
@@ -100,8 +104,10 @@ class FileBlobStore(Ensuring):
         if not BLOB_ID.fullmatch(blob_id):
             return None
         try:
-            with open(self._path(blob_id), "rb") as f:
-                return f.read()
+            # Unbuffered, from a str path: Email/get reads fifty at a time, and pathlib and
+            # a buffer took 10 us of each 6 KB read against 4.
+            with open(self._file(blob_id), "rb", buffering=0) as f:
+                return f.readall()
         except FileNotFoundError:
             return None
 
