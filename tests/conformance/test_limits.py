@@ -328,6 +328,24 @@ def test_a_write_waits_its_turn_behind_another_processs_writer(tmp_path: Path) -
         stop_server(srv)
 
 
+def test_a_server_stops_at_once_while_another_processs_writer_holds_on(tmp_path: Path) -> None:
+    """A write that gave up waiting for another process's writer leaves nothing behind that
+    holds up the server's exit: it stops on SIGTERM while the other writer still holds on."""
+    srv = start_server(tmp_path, env={"JMAPD_LOCK_TIMEOUT": "1"})
+    try:
+        jmapd(tmp_path, "account", "add", "hal@example.com", "--password", PASSWORD)
+        client = srv.client_with(("hal@example.com", PASSWORD))
+        account_id = client.session()["primaryAccounts"]["urn:jmapd:test"]
+        with hold_the_writers(tmp_path, account_id):
+            args = {"accountId": account_id, "create": {"n": {"title": "gives up"}}}
+            name, result = client.call("Note/set", args)
+            assert (name, result["type"]) == ("error", "serverUnavailable")
+            srv.process.terminate()
+            assert srv.process.wait(10) is not None
+    finally:
+        stop_server(srv)
+
+
 class hold_the_account:
     """Hold the account's write lock from outside the server, as another long writer
     would (SQLite: the database's write lock; PostgreSQL: the account's row lock)."""

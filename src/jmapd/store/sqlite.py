@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -23,6 +24,7 @@ def _is_busy(error: BaseException) -> bool:
 
 
 CHECKPOINT_INLINE = 50_000  # pages (4 KiB): about 200 MB
+log = logging.getLogger("jmapd.store")
 
 
 class _ProcessLock:
@@ -30,19 +32,22 @@ class _ProcessLock:
     held waits in the kernel, which wakes it the moment the lock is released: polling for
     it instead lost nearly every race to the holder's next thread, so one worker's writers
     waited out the other's whole queue (set-seen on two workers, c=8: p99 62-69 ms polled,
-    20-23 ms waited for). The wait runs on a thread of its own so it can be given up after
-    the timeout; a wait given up drops the lock if it gets it, on a file of its own."""
+    20-23 ms waited for). The wait runs on a thread of the process's own (a daemon, so a
+    wait never holds up the exit) so that it can be given up after the timeout; a wait
+    given up drops the lock if it gets it, on a file of its own."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pid = -1  # a store inherited across fork() must not share the parent's lock
         self._file: TextIO | None = None
-        self._waits: ThreadPoolExecutor | None = None
+        self._waits: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
 
     def acquire(self, timeout: float) -> None:
-        if self._pid != os.getpid() or self._file is None or self._waits is None:
+        if self._pid != os.getpid() or self._file is None:
             self._pid, self._file = os.getpid(), open(self.path, "a")  # noqa: SIM115
-            self._waits = ThreadPoolExecutor(4, thread_name_prefix="jmapd-write-lock")
+            self._waits = queue.SimpleQueue()
+            threading.Thread(target=self._wait_in_turn, name="jmapd-write-lock",
+                             daemon=True).start()  # fmt: skip
         file = self._file
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,7 +66,7 @@ class _ProcessLock:
                     return
             file.close()  # which releases the lock
 
-        self._waits.submit(wait)
+        self._waits.put(wait)
         if held.wait(timeout):
             return
         with decided:
@@ -70,6 +75,14 @@ class _ProcessLock:
             given_up = True
         self._file = open(self.path, "a")  # noqa: SIM115
         raise Busy("another process held the database for too long")
+
+    def _wait_in_turn(self) -> None:
+        while True:
+            wait = self._waits.get()
+            try:
+                wait()
+            except OSError:  # the writer waiting for it gives up at its timeout
+                log.exception("waiting for the database's write lock")
 
     def release(self) -> None:
         assert self._file is not None
