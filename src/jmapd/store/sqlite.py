@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +24,6 @@ def _is_busy(error: BaseException) -> bool:
 
 
 CHECKPOINT_INLINE = 50_000  # pages (4 KiB): about 200 MB
-log = logging.getLogger("jmapd.store")
 
 
 class _ProcessLock:
@@ -54,35 +53,34 @@ class _ProcessLock:
             return
         except BlockingIOError:
             pass
-        decided = threading.Lock()
-        held = threading.Event()
-        given_up = False
+        waited: Future[None] = Future()  # cancelled: given up
 
         def wait() -> None:
-            fcntl.flock(file, fcntl.LOCK_EX)
-            with decided:
-                if not given_up:
-                    held.set()
-                    return
-            file.close()  # which releases the lock
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX)
+            except OSError as e:  # told to the writer, unless it gave up
+                if waited.set_running_or_notify_cancel():
+                    waited.set_exception(e)
+                return
+            if waited.set_running_or_notify_cancel():
+                waited.set_result(None)
+            else:
+                file.close()  # which releases the lock
 
         self._waits.put(wait)
-        if held.wait(timeout):
+        try:
+            waited.result(timeout)
             return
-        with decided:
-            if held.is_set():
+        except TimeoutError:
+            if not waited.cancel():  # the wait ended just now
+                waited.result()
                 return
-            given_up = True
         self._file = open(self.path, "a")  # noqa: SIM115
         raise Busy("another process held the database for too long")
 
     def _wait_in_turn(self) -> None:
         while True:
-            wait = self._waits.get()
-            try:
-                wait()
-            except OSError:  # the writer waiting for it gives up at its timeout
-                log.exception("waiting for the database's write lock")
+            self._waits.get()()
 
     def release(self) -> None:
         assert self._file is not None
