@@ -74,8 +74,10 @@ class LocalFanout:
                 self.sock.sendto(data, self._address(pid))
             except (ConnectionRefusedError, FileNotFoundError):
                 marker.unlink(missing_ok=True)  # that worker is gone
-            except (BlockingIOError, OSError):
+            except BlockingIOError:
                 pass  # its queue is full: it catches up by reading the states
+            except OSError:  # so does it here; said, as this was not foreseen
+                log.exception("telling worker %d of a change failed", pid)
 
     def close(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if loop is not None:
