@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from jmapd.config import SCHEMA, ConfigError, load, reference_markdown
+from jmapd.store.sql import migrations
 from tests.conformance.test_email import account as email_account
 from tests.conformance.test_email import import_, message
 from tests.conftest import DATABASES, Server, database_env, jmapd, start_server, stop_server
@@ -413,7 +414,8 @@ def forget_the_index(data: Path) -> None:
                 db.execute(f"DELETE FROM {table}")
         return
     with sqlite3.connect(data / "jmapd.sqlite3") as db:
-        for table in ("email_text", *tables):
+        db.execute("INSERT INTO email_text (email_text) VALUES ('delete-all')")
+        for table in ("email_words", *tables):
             db.execute(f"DELETE FROM {table}")
 
 
@@ -441,6 +443,57 @@ def test_reindex_rebuilds_the_search_index(fresh: Server) -> None:
     assert client.ok("Email/query", text_query)["ids"] == [email["id"]]
 
 
+FTS5_FIELDS = "subject, from_, to_, cc, bcc, body"
+
+
+def test_a_full_text_index_that_kept_a_copy_of_the_words_is_rebuilt(tmp_path: Path) -> None:
+    """Issue 11 (disk): SQLite's full-text table kept a second copy of every message's words
+    (FTS5's content, half the database); it now keeps the index alone. A data directory made
+    before (schema 10) is converted by `migrate`, which rebuilds the index: search finds
+    what it found, and a destroyed message's words leave the index."""
+    from tests.conformance.test_hardening import indexed_words
+
+    DATABASES.by_data[tmp_path] = ""  # the change is SQLite's (PostgreSQL keeps tsvectors)
+    srv = start_server(tmp_path)
+    try:
+        client, account_id, boxes = email_account(srv)
+        old = import_(client, account_id, boxes["inbox"], message("Wombat news", "<w@x.test>"))
+        new = import_(client, account_id, boxes["inbox"], message("Wombat zebu", "<z@x.test>"))
+        ((user, password),) = srv.passwords.items()
+    finally:
+        stop_server(srv)
+    run_sql(
+        tmp_path,  # the table as schema 10 made it, holding what it held
+        "DELETE FROM schema_version WHERE version > 10",
+        "DROP TABLE email_text",
+        "DROP TABLE email_words",
+        f"CREATE VIRTUAL TABLE email_text USING fts5 ({FTS5_FIELDS}, "
+        "tokenize = 'unicode61 remove_diacritics 0')",
+        f"INSERT INTO email_text (rowid, {FTS5_FIELDS}) SELECT seq, 'wombat ' || "
+        "CASE WHEN id = '" + old["id"] + "' THEN 'news' ELSE 'zebu' END, "
+        "'joe joe example com', 'ann example com', '', '', 'hello' FROM emails",
+    )
+    result = run(tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "jmapd.sqlite3") as db:
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 11
+        with pytest.raises(sqlite3.OperationalError):  # a contentless table has no content
+            db.execute("SELECT subject FROM email_text_content").fetchall()
+    srv = start_server(tmp_path)
+    try:
+        client = srv.client_with((user, password))
+        query = {"accountId": account_id, "filter": {"text": "wombat"}, "sort": [
+            {"property": "subject"}]}  # fmt: skip
+        assert client.ok("Email/query", query)["ids"] == [old["id"], new["id"]]
+        client.ok("Email/set", {"accountId": account_id, "destroy": [new["id"]]})
+        assert client.ok("Email/query", query)["ids"] == [old["id"]]
+        assert "zebu" not in indexed_words(srv) and "news" in indexed_words(srv)
+    finally:
+        stop_server(srv)
+    check = run(tmp_path, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def test_reindex_of_an_unknown_account_fails(tmp_path: Path) -> None:
     result = run(tmp_path, "reindex", "nobody@example.com")
     assert result.returncode != 0
@@ -460,6 +513,12 @@ def run_sql(data: Path, *statements: str) -> None:
     with sqlite3.connect(data / "jmapd.sqlite3") as db:
         for statement in statements:
             db.execute(statement)
+
+
+def latest_schema(data: Path) -> str:
+    """What `migrate` says once the data directory's database is at the newest version."""
+    versions = migrations("postgresql" if DATABASES.url(data) else "sqlite")
+    return f"jmapd: schema version {versions[-1][0]}\n"
 
 
 UNDO_4 = ("ALTER TABLE blobs DROP COLUMN refs", "DROP TABLE blob_orphans")
@@ -482,7 +541,7 @@ def test_migration_4_counts_the_blob_references_of_existing_mail(fresh: Server) 
         f"('{account_id}', '{stale}', '', 10, NULL)",
         "DELETE FROM schema_version WHERE version >= 4",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10")
+    assert run(fresh.data, "migrate").stdout.startswith(latest_schema(fresh.data))
     rows = dict(rows_of(fresh.data, "SELECT blob_id, refs FROM blobs WHERE account_id = "
                                     f"'{account_id}' AND uploader = ''"))  # fmt: skip
     assert rows[one["blobId"]] == 1
@@ -518,7 +577,7 @@ def test_migration_3_counts_the_mailboxes_of_existing_mail(fresh: Server) -> Non
         *UNDO_4,
         "DELETE FROM schema_version WHERE version >= 3",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10")
+    assert run(fresh.data, "migrate").stdout.startswith(latest_schema(fresh.data))
     after = client.ok("Mailbox/get", {"accountId": account_id, "ids": None})["list"]
     assert after == before
     inbox = next(m for m in after if m["role"] == "inbox")
@@ -537,7 +596,7 @@ def test_migration_10_adds_contacts_to_existing_accounts(fresh: Server) -> None:
         "DELETE FROM records WHERE type = 'AddressBook'",
         "DELETE FROM schema_version WHERE version >= 9",
     )
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10\n")
+    assert run(fresh.data, "migrate").stdout.startswith(latest_schema(fresh.data))
     using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:contacts"]
     _, books = client.call("AddressBook/get", {"accountId": account_id}, using)
     assert [(b["name"], b["isDefault"]) for b in books["list"]] == [("Personal", True)]
@@ -547,5 +606,5 @@ def test_migration_10_adds_contacts_to_existing_accounts(fresh: Server) -> None:
     _, found = client.call("ContactCard/query", {"accountId": account_id,
                                                     "filter": {"name": "ann"}}, using)  # fmt: skip
     assert found["ids"] == [out["created"]["c"]["id"]]
-    assert run(fresh.data, "migrate").stdout.startswith("jmapd: schema version 10\n")
+    assert run(fresh.data, "migrate").stdout.startswith(latest_schema(fresh.data))
     assert len(client.call("AddressBook/get", {"accountId": account_id}, using)[1]["list"]) == 1

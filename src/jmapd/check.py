@@ -82,7 +82,7 @@ def check_index(txn: SQLTransaction, emails: dict[str, Any], blobs: BlobStore,
                                      "WHERE account_id = ?")} != keywords:  # fmt: skip
         found.append("indexed keywords differ from the Emails")
     if txn.dialect == "sqlite":
-        (texts,) = _rows(txn, "SELECT count(*) FROM email_text WHERE rowid IN "
+        (texts,) = _rows(txn, "SELECT count(*) FROM email_words WHERE seq IN "
                               "(SELECT seq FROM emails WHERE account_id = ?)")[0]  # fmt: skip
         if texts != len(indexed):
             found.append(f"{len(indexed) - texts} indexed Emails have no full-text entry")

@@ -181,6 +181,48 @@ def test_account_remove_removes_its_files(server: Server) -> None:
     assert database_rows(keeper, count, account_id) == [(0,)]
 
 
+def indexed_words(server: Server) -> set[str]:
+    """Every word the server's full-text index holds, of every account: the vocabulary of
+    SQLite's FTS5 table, the lexemes of PostgreSQL's tsvectors (without their field code)."""
+    if DATABASES.by_data.get(server.data):
+        rows = database_rows(server, "SELECT word FROM ts_stat('SELECT words FROM emails')")
+        return {word.split(":", 1)[1] for (word,) in rows}
+    import sqlite3
+
+    with sqlite3.connect(server.data / "jmapd.sqlite3") as db:
+        db.execute("CREATE VIRTUAL TABLE temp.vocabulary USING fts5vocab(main, email_text, row)")
+        return {term for (term,) in db.execute("SELECT term FROM temp.vocabulary")}
+
+
+def test_a_destroyed_emails_words_are_gone_from_the_index(keeper: Server) -> None:
+    """Deleted means gone from the full-text index too: the words only a destroyed Email had
+    leave the index's vocabulary (the Email it shared a word with keeps it); so do the words
+    of an account removed."""
+    uma = keeper.client("uma@example.com")
+    account_id = keeper.accounts["uma@example.com"]
+    inbox = inbox_of(uma, account_id)
+    kept = import_(uma, account_id, inbox, message("Quokka kept", "<kept@example.com>"))
+    doomed = import_(uma, account_id, inbox, message(
+        "Quokka zyzzogeton wombatreport", "<doomed@example.com>"))  # fmt: skip
+    assert {"quokka", "zyzzogeton", "wombatreport", "kept"} <= indexed_words(keeper)
+    result = uma.ok("Email/set", {"accountId": account_id, "destroy": [doomed["id"]]})
+    assert result["destroyed"] == [doomed["id"]]
+    words = indexed_words(keeper)
+    assert {"quokka", "kept"} <= words
+    assert not {"zyzzogeton", "wombatreport"} & words
+    found = uma.ok("Email/query", {"accountId": account_id, "filter": {"text": "quokka"}})
+    assert found["ids"] == [kept["id"]]
+
+    jmapd(keeper.data, "account", "add", "xan@example.com", "--password", PASSWORD)
+    xan = keeper.client_with(("xan@example.com", PASSWORD))
+    xan_id = xan.session()["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    import_(xan, xan_id, inbox_of(xan, xan_id), message("Xanthippe", "<xan@example.com>"))
+    assert "xanthippe" in indexed_words(keeper)
+    jmapd(keeper.data, "account", "remove", "xan@example.com", "--yes")
+    words = indexed_words(keeper)
+    assert "xanthippe" not in words and {"quokka", "kept"} <= words
+
+
 # -- private files ------------------------------------------------------------------------------
 
 

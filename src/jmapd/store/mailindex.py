@@ -22,9 +22,12 @@ keyword, thread_all, thread_some with a keyword argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from ..mail.search import Term
@@ -36,6 +39,7 @@ SORT_TEXT = tuple(f"{f}_{c}" for f in ("from", "to", "subject") for c in "uan")
 MAX_WORDS = 200_000  # words of one field indexed
 MAX_DOCUMENT = 1_000_000  # octets of one message's words, as a PostgreSQL tsvector (< 1 MiB)
 FIRST_PAGE = 256
+TEXT_COLUMNS = "subject, from_, to_, cc, bcc, body"  # of email_text, in FIELDS order
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,25 @@ def tsvector(words: dict[str, list[str]]) -> str:
     return " ".join(out)
 
 
+def forget_words(db: Connection, seqs: Iterable[int]) -> None:
+    """Take messages' words out of SQLite's full-text index. The FTS5 table keeps no copy of
+    the text (it is contentless: the copy was half the database), so a delete names the words
+    it removes: those kept compressed in email_words when the message was indexed."""
+    for seq in seqs:
+        row = db.execute("DELETE FROM email_words WHERE seq = ? RETURNING words", (seq,)).fetchone()
+        if row is not None:
+            db.execute(
+                f"INSERT INTO email_text (email_text, rowid, {TEXT_COLUMNS}) "
+                "VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)",
+                [seq, *orjson.loads(zlib.decompress(row[0]))],
+            )
+
+
+def forget_account_words(db: Connection, account_id: str) -> None:
+    seqs = db.execute("SELECT seq FROM emails WHERE account_id = ?", (account_id,)).fetchall()
+    forget_words(db, (seq for (seq,) in seqs))
+
+
 class MessageIndex:
     """The index methods of a SQL transaction (mixed into SQLTransaction)."""
 
@@ -184,10 +207,14 @@ class MessageIndex:
             list(columns.values()),
         ).fetchone()
         if self.dialect == "sqlite":
+            text = [" ".join(words[f]) for f in FIELDS]
             self.db.execute(
-                "INSERT INTO email_text (rowid, subject, from_, to_, cc, bcc, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [row[0], *(" ".join(words[f]) for f in FIELDS)],
+                f"INSERT INTO email_text (rowid, {TEXT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [row[0], *text],
+            )
+            self.db.execute(
+                "INSERT INTO email_words (seq, words) VALUES (?, ?)",
+                (row[0], zlib.compress(orjson.dumps(text), 1)),
             )
 
     def index_flags(
@@ -258,16 +285,12 @@ class MessageIndex:
             (self.account_id, id),
         ).fetchone()
         if row is not None and self.dialect == "sqlite":
-            self.db.execute("DELETE FROM email_text WHERE rowid = ?", (row[0],))
+            forget_words(self.db, [row[0]])
 
     def drop_message_index(self) -> None:
         """Remove every message of the account from the index (to rebuild it)."""
         if self.dialect == "sqlite":
-            self.db.execute(
-                "DELETE FROM email_text WHERE rowid IN "
-                "(SELECT seq FROM emails WHERE account_id = ?)",
-                (self.account_id,),
-            )
+            forget_account_words(self.db, self.account_id)
         for table in INDEX_TABLES:
             self.db.execute(f"DELETE FROM {table} WHERE account_id = ?", (self.account_id,))
 
