@@ -499,8 +499,45 @@ def test_blob_dir_puts_blob_files_where_configured(tmp_path: Path) -> None:
         kim = server.client_with(("kim@example.com", "kim-secret"))
         blob_id = uploaded(kim, kim_id, b"stored elsewhere")
         digest = blob_id[1:]
-        assert (shared / digest[:2] / digest[2:4] / digest).read_bytes() == b"stored elsewhere"
+        assert (shared / digest[:2] / digest).read_bytes() == b"stored elsewhere"
         assert not (data / "blobs" / digest[:2]).exists()
         assert kim.http.get(download_url(kim, kim_id, blob_id, "x")).content == b"stored elsewhere"
+    finally:
+        stop_server(server)
+
+
+def test_blob_files_of_the_two_level_layout_move_up_a_level(tmp_path: Path) -> None:
+    """Blob files lived in blobs/ab/cd/<sha256>: a directory of its own for nearly every file
+    of a small store, 4 KiB each (39 of 205 MB for 10,000 messages). They now live in
+    blobs/ab/<sha256>; a directory of the old layout is flattened when the server starts,
+    and what it held reads as before."""
+    data, shared = tmp_path / "data", tmp_path / "shared-blobs"
+    data.mkdir()
+    jmapd(data, "account", "add", "lou@example.com", "--password", "lou-secret")
+    (lou_id,) = [line.split()[0] for line in jmapd(data, "account", "list").splitlines()]
+    server = start_server(data, args=["--blob-dir", str(shared)])
+    try:
+        lou = server.client_with(("lou@example.com", "lou-secret"))
+        blob_ids = [uploaded(lou, lou_id, f"blob {i}".encode()) for i in range(3)]
+    finally:
+        stop_server(server)
+    for blob_id in blob_ids:  # as the old layout had them
+        digest = blob_id[1:]
+        old = shared / digest[:2] / digest[2:4] / digest
+        old.parent.mkdir()
+        (shared / digest[:2] / digest).rename(old)
+    leftover = shared / "ab" / "cd" / ".tmp-killed"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half")
+    server = start_server(data, args=["--blob-dir", str(shared)])
+    try:
+        lou = server.client_with(("lou@example.com", "lou-secret"))
+        for i, blob_id in enumerate(blob_ids):
+            url = download_url(lou, lou_id, blob_id, "x")
+            assert lou.http.get(url).content == f"blob {i}".encode()
+            digest = blob_id[1:]
+            assert (shared / digest[:2] / digest).read_bytes() == f"blob {i}".encode()
+        assert [p for p in shared.rglob("*") if p.parent != shared and p.is_dir()] == []
+        assert (shared / "ab" / ".tmp-killed").read_bytes() == b"half"  # for the sweep
     finally:
         stop_server(server)

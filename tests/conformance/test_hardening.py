@@ -24,7 +24,7 @@ PASSWORD = "hardening-secret"
 
 def blob_file(data: Path, blob_id: str) -> Path:
     digest = blob_id[1:]
-    return data / "blobs" / digest[:2] / digest[2:4] / digest
+    return data / "blobs" / digest[:2] / digest
 
 
 def stored(server: Server, blob_id: str) -> bool:
@@ -153,7 +153,7 @@ def test_files_no_row_references_are_swept(keeper: Server) -> None:
     stray = "B" + "ab" * 32
     old = time.time() - 7200
     plant(keeper, stray, b"written by a transaction that was killed", old)
-    temporary = keeper.data / "blobs" / "ab" / "ab" / ".tmp-killed"
+    temporary = keeper.data / "blobs" / "ab" / ".tmp-killed"
     temporary.parent.mkdir(parents=True, exist_ok=True)
     temporary.write_bytes(b"half")  # only the file store makes these
     os.utime(temporary, (old, old))

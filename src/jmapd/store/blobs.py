@@ -1,5 +1,9 @@
-"""Blob bytes on the filesystem, content-addressed: data/blobs/ab/cd/<sha256>; and the
+"""Blob bytes on the filesystem, content-addressed: data/blobs/ab/<sha256>; and the
 housekeeping that removes the files no account references any more.
+
+One level of 256 directories: with two (ab/cd/, before) nearly every file of a small store had
+a directory of its own, a 4 KiB block each (39 of 205 MB for 10,000 messages). A directory in
+the old layout is flattened when the store is opened.
 
 A file is removed only when no row references its blob, and never while young: an upload of
 the same bytes (which refreshes the file's mtime, or writes it anew) may be about to reference
@@ -9,6 +13,7 @@ the file gone and writes it again, or made it young in time to keep it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -56,10 +61,37 @@ class FileBlobStore(Ensuring):
         self.root = root
         self._root = str(root)
         root.mkdir(parents=True, exist_ok=True)
+        self._flatten()
 
     def _file(self, blob_id: str) -> str:
         digest = blob_id[1:]
-        return f"{self._root}/{digest[:2]}/{digest[2:4]}/{digest}"
+        return f"{self._root}/{digest[:2]}/{digest}"
+
+    def _flatten(self) -> None:
+        """Move the files of the old layout (ab/cd/<sha256>) up into ab/. Renames within a
+        file system, so a file is always in one place or the other; a process killed
+        midway, or two at once, leave the rest to the next. Temporary and set-aside files
+        move with the others (the sweep judges them by their names)."""
+        moved = 0
+        for first in sorted(self.root.iterdir()):
+            if not first.is_dir():
+                continue
+            olds = [d for d in first.iterdir() if d.is_dir()]
+            for second in olds:
+                for path in list(second.iterdir()):
+                    try:
+                        os.rename(path, first / path.name)
+                        moved += 1
+                    except FileNotFoundError:
+                        pass  # moved by another process
+            if olds:
+                _sync_directory(first)
+            for second in olds:
+                # gone already, or written into by another process meanwhile
+                with contextlib.suppress(OSError):
+                    second.rmdir()
+        if moved:
+            log.info("moved %d blob files to the one-level layout", moved)
 
     def _path(self, blob_id: str) -> Path:
         return Path(self._file(blob_id))
@@ -84,11 +116,7 @@ class FileBlobStore(Ensuring):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _sync_directory(path.parent)
         return blob_id
 
     def exists(self, blob_id: str) -> bool:
@@ -149,18 +177,26 @@ class FileBlobStore(Ensuring):
         temporary file is removed, a file set aside for removal is put back (to be judged
         again)."""
         for first in sorted(self.root.iterdir()):
-            for second in sorted(first.iterdir()) if first.is_dir() else ():
-                for path in list(second.iterdir()) if second.is_dir() else ():
-                    try:
-                        mtime = path.stat().st_mtime
-                    except FileNotFoundError:
-                        continue
-                    if path.name.startswith(".tmp-") and mtime < stale_before:
-                        path.unlink(missing_ok=True)
-                    elif path.name.endswith(".removing") and mtime < stale_before:
-                        self._restore(path, path.with_name(path.name.removesuffix(".removing")))
-                    elif BLOB_ID.fullmatch("B" + path.name):
-                        yield "B" + path.name, mtime
+            for path in sorted(first.iterdir()) if first.is_dir() else ():
+                try:
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if path.name.startswith(".tmp-") and mtime < stale_before:
+                    path.unlink(missing_ok=True)
+                elif path.name.endswith(".removing") and mtime < stale_before:
+                    self._restore(path, path.with_name(path.name.removesuffix(".removing")))
+                elif BLOB_ID.fullmatch("B" + path.name):
+                    yield "B" + path.name, mtime
+
+
+def _sync_directory(path: Path) -> None:
+    """Make the names written into a directory durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class References(Protocol):
