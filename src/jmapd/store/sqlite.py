@@ -25,7 +25,8 @@ def _is_busy(error: BaseException) -> bool:
 
 
 CHECKPOINT_INLINE = 50_000  # pages (4 KiB): about 200 MB
-WAL_KEEP = 4096  # pages (16 MiB) of WAL kept for reuse; past them a checkpoint cuts it back
+WAL_KEEP = 4096  # pages (16 MiB) of WAL file kept for reuse when the WAL starts over
+WAL_FORCE = 16384  # pages (64 MiB) of WAL past which a checkpoint has it start over
 WAL_RESTART_TRIES = 25  # a checkpoint's tries (2 ms apart) to catch the WAL without readers
 
 
@@ -192,16 +193,17 @@ class SQLiteStore(SQLStore):
         """Copy what the WAL holds into the database, without waiting for readers (called
         once a second). The WAL starts over only at a moment no reader is in it, which under
         a steady stream of reads may not come (197 MB of it after the benchmark's runs,
-        beside a 103 MB database), and its file never shrinks by itself. Past WAL_KEEP
+        beside a 103 MB database), and its file never shrinks by itself. Past WAL_FORCE
         pages, have it start over at the first moment no reader is in it (a few tries that
         wait for nobody: a checkpoint that waits for readers makes new writers wait too, a
-        tail of tens of ms); the next writer then cuts the file back to WAL_KEEP pages
+        tail of tens of ms; and it copies and syncs holding the writers' lock, so not more
+        often); the next writer then cuts the file back to WAL_KEEP pages
         (journal_size_limit): not to nothing, as appending to the file makes each commit's
-        fsync write its size too. A WAL left that large by a burst with no write since is
-        cut back to nothing."""
+        fsync write its size too. A WAL past WAL_KEEP pages with no write since the last
+        checkpoint is cut back to nothing."""
         frames = self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
         quiet, self._wal_frames = frames == self._wal_frames, frames
-        if frames <= WAL_KEEP:
+        if frames <= (WAL_KEEP if quiet else WAL_FORCE):
             return
         self.db.execute("PRAGMA busy_timeout = 0")
         try:
