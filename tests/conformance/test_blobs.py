@@ -521,6 +521,7 @@ def test_blob_files_of_the_two_level_layout_move_up_a_level(tmp_path: Path) -> N
         blob_ids = [uploaded(lou, lou_id, f"blob {i}".encode()) for i in range(3)]
     finally:
         stop_server(server)
+    (shared / ".one-level").unlink()  # the mark of the new layout, which an old one lacks
     for blob_id in blob_ids:  # as the old layout had them
         digest = blob_id[1:]
         old = shared / digest[:2] / digest[2:4] / digest

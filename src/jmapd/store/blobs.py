@@ -29,6 +29,7 @@ from .base import BlobStore
 log = logging.getLogger("jmapd.blobs")
 
 BLOB_ID = re.compile(r"B[0-9a-f]{64}")
+LAYOUT_MARK = ".one-level"  # the blob directory holds files one level deep (ab/<sha256>)
 
 
 def blob_id_for(data: bytes) -> str:
@@ -68,28 +69,32 @@ class FileBlobStore(Ensuring):
         return f"{self._root}/{digest[:2]}/{digest}"
 
     def _flatten(self) -> None:
-        """Move the files of the old layout (ab/cd/<sha256>) up into ab/. Renames within a
-        file system, so a file is always in one place or the other; a process killed
-        midway, or two at once, leave the rest to the next. Temporary and set-aside files
-        move with the others (the sweep judges them by their names)."""
+        """Move the files of the old layout (ab/cd/<sha256>) up into ab/, once: a mark in
+        the directory says it is done (and a new directory is marked at once). Renames
+        within a file system, so a file is always in one place or the other; a process
+        killed midway, or two at once, leave the rest to the next. Temporary and set-aside
+        files move with the others (the sweep judges them by their names)."""
+        mark = self.root / LAYOUT_MARK
+        if mark.exists():
+            return
         moved = 0
-        for first in sorted(self.root.iterdir()):
-            if not first.is_dir():
-                continue
-            olds = [d for d in first.iterdir() if d.is_dir()]
+        for first in sorted(e.path for e in os.scandir(self.root) if e.is_dir()):
+            olds = [e.path for e in os.scandir(first) if e.is_dir(follow_symlinks=False)]
             for second in olds:
-                for path in list(second.iterdir()):
+                for entry in os.scandir(second):
                     try:
-                        os.rename(path, first / path.name)
+                        os.rename(entry.path, os.path.join(first, entry.name))
                         moved += 1
                     except FileNotFoundError:
                         pass  # moved by another process
             if olds:
-                _sync_directory(first)
+                _sync_directory(Path(first))
             for second in olds:
                 # gone already, or written into by another process meanwhile
                 with contextlib.suppress(OSError):
-                    second.rmdir()
+                    os.rmdir(second)
+        mark.touch()
+        _sync_directory(self.root)
         if moved:
             log.info("moved %d blob files to the one-level layout", moved)
 
