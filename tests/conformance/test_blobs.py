@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -488,12 +491,19 @@ def test_unused_uploads_expire(tmp_path: Path) -> None:
         stop_server(server)
 
 
-def test_blob_dir_puts_blob_files_where_configured(tmp_path: Path) -> None:
-    """`--blob-dir`: the directory nodes sharing a database share for blob bytes."""
+def blob_dir_user(tmp_path: Path, name: str) -> tuple[Path, Path, str]:
+    """A data directory and a blob directory beside it, with one user `name@example.com`
+    (password `name-secret`): (data, blob directory, account id)."""
     data, shared = tmp_path / "data", tmp_path / "shared-blobs"
     data.mkdir()
-    jmapd(data, "account", "add", "kim@example.com", "--password", "kim-secret")
-    (kim_id,) = [line.split()[0] for line in jmapd(data, "account", "list").splitlines()]
+    jmapd(data, "account", "add", f"{name}@example.com", "--password", f"{name}-secret")
+    (account_id,) = [line.split()[0] for line in jmapd(data, "account", "list").splitlines()]
+    return data, shared, account_id
+
+
+def test_blob_dir_puts_blob_files_where_configured(tmp_path: Path) -> None:
+    """`--blob-dir`: the directory nodes sharing a database share for blob bytes."""
+    data, shared, kim_id = blob_dir_user(tmp_path, "kim")
     server = start_server(data, args=["--blob-dir", str(shared)])
     try:
         kim = server.client_with(("kim@example.com", "kim-secret"))
@@ -511,10 +521,7 @@ def test_blob_files_of_the_two_level_layout_move_up_a_level(tmp_path: Path) -> N
     of a small store, 4 KiB each (39 of 205 MB for 10,000 messages). They now live in
     blobs/ab/<sha256>; a directory of the old layout is flattened when the server starts,
     and what it held reads as before."""
-    data, shared = tmp_path / "data", tmp_path / "shared-blobs"
-    data.mkdir()
-    jmapd(data, "account", "add", "lou@example.com", "--password", "lou-secret")
-    (lou_id,) = [line.split()[0] for line in jmapd(data, "account", "list").splitlines()]
+    data, shared, lou_id = blob_dir_user(tmp_path, "lou")
     server = start_server(data, args=["--blob-dir", str(shared)])
     try:
         lou = server.client_with(("lou@example.com", "lou-secret"))
@@ -542,3 +549,27 @@ def test_blob_files_of_the_two_level_layout_move_up_a_level(tmp_path: Path) -> N
         assert (shared / "ab" / ".tmp-killed").read_bytes() == b"half"  # for the sweep
     finally:
         stop_server(server)
+
+
+def test_two_processes_flatten_the_old_layout_at_once(tmp_path: Path) -> None:
+    """Workers of one server open the blob directory at the same moment: both flatten it,
+    neither fails on what the other moved or removed, and every file ends one level up."""
+    root = tmp_path / "blobs"
+    names = []
+    for i in range(3000):
+        digest = hashlib.sha256(str(i).encode()).hexdigest()
+        path = root / digest[:2] / digest[2:4] / digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(i))
+        names.append(digest)
+    opener = f"from pathlib import Path; from jmapd.store.blobs import FileBlobStore; " \
+             f"FileBlobStore(Path({str(root)!r}))"  # fmt: skip
+    workers = [subprocess.Popen([sys.executable, "-c", opener], stderr=subprocess.PIPE)
+               for _ in range(2)]  # fmt: skip
+    for worker in workers:
+        _, errors = worker.communicate(timeout=60)
+        assert worker.returncode == 0, errors
+    for i, digest in enumerate(names):
+        assert (root / digest[:2] / digest).read_text() == str(i)
+    assert [p for p in root.rglob("*") if p.is_dir() and p.parent != root] == []
+    assert (root / ".one-level").exists()

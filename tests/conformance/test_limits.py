@@ -398,7 +398,7 @@ def test_the_wal_is_cut_back_after_a_burst_of_writes_while_reads_go_on(tmp_path:
     it never starts over either: 197 MB of it were left after the benchmark's runs, beside a
     103 MB database. Past 64 MiB a checkpoint now has it start over the moment no reader is
     in it, and the next write cuts the file back to 16 MiB; with no write since the burst,
-    the checkpoint cuts it to nothing. Reads go on all the while."""
+    a WAL still larger is cut to nothing. Reads go on all the while."""
     from tests.conftest import DATABASES
 
     DATABASES.by_data[tmp_path] = ""  # the WAL is SQLite's
@@ -437,11 +437,12 @@ def test_the_wal_is_cut_back_after_a_burst_of_writes_while_reads_go_on(tmp_path:
         # Past 64 MiB the WAL starts over, and the next writer cuts its file to 16 MiB.
         peak = burst()
         assert peak < 128 * 2**20, peak
-        # No write follows: the next checkpoints cut it back to nothing.
+        # No write follows: within seconds it is 16 MiB at most (nothing, when it had not
+        # started over since it grew past 16 MiB).
         deadline = time.monotonic() + 10
-        while wal.stat().st_size > 0 and time.monotonic() < deadline:
+        while wal.stat().st_size > 2**24 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert wal.stat().st_size == 0
+        assert wal.stat().st_size <= 2**24
         before = reads[0]
         time.sleep(0.5)
         assert reads[0] > before  # the readers were reading all the while

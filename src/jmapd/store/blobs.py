@@ -81,12 +81,7 @@ class FileBlobStore(Ensuring):
         for first in sorted(e.path for e in os.scandir(self.root) if e.is_dir()):
             olds = [e.path for e in os.scandir(first) if e.is_dir(follow_symlinks=False)]
             for second in olds:
-                for entry in os.scandir(second):
-                    try:
-                        os.rename(entry.path, os.path.join(first, entry.name))
-                        moved += 1
-                    except FileNotFoundError:
-                        pass  # moved by another process
+                moved += self._move_up(second, first)
             if olds:
                 _sync_directory(Path(first))
             for second in olds:
@@ -97,6 +92,18 @@ class FileBlobStore(Ensuring):
         _sync_directory(self.root)
         if moved:
             log.info("moved %d blob files to the one-level layout", moved)
+
+    @staticmethod
+    def _move_up(second: str, first: str) -> int:
+        """Move the files of `second` into `first`; those another process moved (or the
+        directory it removed) are passed over."""
+        moved = 0
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(second):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(entry.path, os.path.join(first, entry.name))
+                    moved += 1
+        return moved
 
     def _path(self, blob_id: str) -> Path:
         return Path(self._file(blob_id))
