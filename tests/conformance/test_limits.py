@@ -451,3 +451,29 @@ def test_the_wal_is_cut_back_after_a_burst_of_writes_while_reads_go_on(tmp_path:
         for thread in readers:
             thread.join()
         stop_server(srv)
+
+
+def test_a_stopped_server_leaves_the_database_whole_in_one_file(tmp_path: Path) -> None:
+    """A server stopped (SIGTERM) leaves no WAL beside the database: whoever copies
+    jmapd.sqlite3 alone after a stop copies everything (61 MB of WAL were left before, with
+    the last writes in it)."""
+    from tests.conftest import DATABASES
+
+    DATABASES.by_data[tmp_path] = ""  # the WAL is SQLite's
+    jmapd(tmp_path, "account", "add", "sto@example.com", "--password", PASSWORD)
+    srv = start_server(tmp_path)
+    try:
+        client = srv.client_with(("sto@example.com", PASSWORD))
+        account_id = client.session()["primaryAccounts"]["urn:jmapd:test"]
+        created = client.ok("Note/set", {"accountId": account_id, "create": {
+            "n": {"title": "written last"}}})["created"]  # fmt: skip
+        assert (tmp_path / "jmapd.sqlite3-wal").exists()
+    finally:
+        stop_server(srv)
+    assert not (tmp_path / "jmapd.sqlite3-wal").exists()
+    import sqlite3
+
+    with sqlite3.connect(f"file:{tmp_path / 'jmapd.sqlite3'}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT count(*) FROM records WHERE type = 'Note' AND id = ?",
+                          (created["n"]["id"],)).fetchall()  # fmt: skip
+    assert rows == [(1,)]

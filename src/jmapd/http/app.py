@@ -470,6 +470,7 @@ def create_app(config: Config) -> Starlette:
             listener.close()
         if server.fanout is not None:
             server.fanout.close(asyncio.get_running_loop())
+        server.store.close()
 
     app = Starlette(
         routes=routes(server),

@@ -104,6 +104,9 @@ class SQLiteStore(SQLStore):
         self._writers = threading.Lock()  # this process's writers, one at a time
         self._process_lock = _ProcessLock(path.parent / ".write.lock")
         self._wal_frames = -1  # at the last checkpoint
+        self._opened: list[sqlite3.Connection] = []  # every thread's, for close()
+        self._opening = threading.Lock()
+        self._generation = 0  # a thread's connection from before close() is not used again
         self.migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -118,12 +121,15 @@ class SQLiteStore(SQLStore):
         db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_INLINE}")
         db.execute(f"PRAGMA journal_size_limit = {WAL_KEEP * 4096}")  # when the WAL starts over
         db.create_function("GREATEST", 2, max, deterministic=True)
+        with self._opening:
+            self._opened.append(db)
         return db
 
     @property
     def db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or self._local.generation != self._generation:
+            self._local.generation = self._generation
             db = self._local.db = self._connect()
         return db
 
@@ -216,7 +222,11 @@ class SQLiteStore(SQLStore):
             self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
+        """Close every thread's connection. The last connection to the database to close
+        copies the WAL into it and removes the file: a stopped server leaves the database
+        whole in one file (up to 61 MB of WAL were left beside it before)."""
+        with self._opening:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for db in opened:
             db.close()
-            self._local.db = None
