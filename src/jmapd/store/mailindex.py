@@ -23,7 +23,7 @@ keyword, thread_all, thread_some with a keyword argument.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -156,23 +156,23 @@ def tsvector(words: dict[str, list[str]]) -> str:
     return " ".join(out)
 
 
-def forget_words(db: Connection, seqs: Iterable[int]) -> None:
-    """Take messages' words out of SQLite's full-text index. The FTS5 table keeps no copy of
-    the text (it is contentless: the copy was half the database), so a delete names the words
-    it removes: those kept compressed in email_words when the message was indexed."""
-    for seq in seqs:
-        row = db.execute("DELETE FROM email_words WHERE seq = ? RETURNING words", (seq,)).fetchone()
-        if row is not None:
-            db.execute(
-                f"INSERT INTO email_text (email_text, rowid, {TEXT_COLUMNS}) "
-                "VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)",
-                [seq, *orjson.loads(zlib.decompress(row[0]))],
-            )
+def forget_words(db: Connection, seqs: str, params: Any) -> None:
+    """Take messages' words out of SQLite's full-text index: those whose seq is in `seqs`
+    (SQL: a placeholder, or a SELECT of seqs). The FTS5 table keeps no copy of the text (it
+    is contentless: the copy was half the database), so a delete names the words it
+    removes: those kept compressed in email_words when the message was indexed."""
+    rows = db.execute(
+        f"DELETE FROM email_words WHERE seq IN ({seqs}) RETURNING seq, words", params
+    ).fetchall()
+    for seq, words in rows:
+        db.execute(
+            f"INSERT INTO email_text (email_text, rowid, {TEXT_COLUMNS}) "
+            "VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)",
+            [seq, *orjson.loads(zlib.decompress(words))],
+        )
 
 
-def forget_account_words(db: Connection, account_id: str) -> None:
-    seqs = db.execute("SELECT seq FROM emails WHERE account_id = ?", (account_id,)).fetchall()
-    forget_words(db, (seq for (seq,) in seqs))
+ACCOUNT_SEQS = "SELECT seq FROM emails WHERE account_id = ?"
 
 
 class MessageIndex:
@@ -285,12 +285,12 @@ class MessageIndex:
             (self.account_id, id),
         ).fetchone()
         if row is not None and self.dialect == "sqlite":
-            forget_words(self.db, [row[0]])
+            forget_words(self.db, "?", (row[0],))
 
     def drop_message_index(self) -> None:
         """Remove every message of the account from the index (to rebuild it)."""
         if self.dialect == "sqlite":
-            forget_account_words(self.db, self.account_id)
+            forget_words(self.db, ACCOUNT_SEQS, (self.account_id,))
         for table in INDEX_TABLES:
             self.db.execute(f"DELETE FROM {table} WHERE account_id = ?", (self.account_id,))
 

@@ -15,7 +15,7 @@ import orjson
 
 from .base import Access, Account, Change, Token
 from .cardindex import CARD_INDEX_TABLES, CardIndex
-from .mailindex import INDEX_TABLES, MessageIndex, forget_account_words
+from .mailindex import ACCOUNT_SEQS, INDEX_TABLES, MessageIndex, forget_words
 from .outbox import OutboxRows, due_outgoing, next_due
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -421,7 +421,7 @@ class SQLStore:
                 ).fetchall()
             ]
             if self.dialect == "sqlite":
-                forget_account_words(db, account_id)
+                forget_words(db, ACCOUNT_SEQS, (account_id,))
             for table in TABLES:
                 db.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
             db.execute("DELETE FROM access WHERE user_id = ?", (account_id,))
